@@ -1,0 +1,75 @@
+//! The caller's context, passed to every use case: who, in which tenant, and
+//! "now" (injectable, so tests use a fake clock instead of sleeping).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{TenantId, UserId};
+
+/// A member's role in a tenant. Finer permissions grow in `auth::policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Created the tenant; may do everything.
+    Owner,
+    /// Designs apps and manages members.
+    Admin,
+    /// Works with records.
+    Member,
+}
+
+impl Role {
+    /// Wire and storage form.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Member => "member",
+        }
+    }
+
+    /// Parses the storage form.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "owner" => Some(Self::Owner),
+            "admin" => Some(Self::Admin),
+            "member" => Some(Self::Member),
+            _ => None,
+        }
+    }
+}
+
+/// Who is acting, where, and when.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The tenant every query is scoped to.
+    pub tenant: TenantId,
+    /// The acting user.
+    pub actor: UserId,
+    /// The actor's role in `tenant`.
+    pub role: Role,
+    /// The instant the use case treats as now.
+    pub now: DateTime<Utc>,
+}
+
+impl Ctx {
+    /// A context at the real current time.
+    #[must_use]
+    pub fn new(tenant: TenantId, actor: UserId, role: Role) -> Self {
+        Self {
+            tenant,
+            actor,
+            role,
+            now: Utc::now(),
+        }
+    }
+
+    /// The same caller at another instant (fake clocks in tests, planners).
+    #[must_use]
+    pub fn at(mut self, now: DateTime<Utc>) -> Self {
+        self.now = now;
+        self
+    }
+}

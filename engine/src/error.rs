@@ -1,0 +1,126 @@
+//! The one table of stable error codes, and the field-level error detail.
+//!
+//! Codes are public API, like URLs: add freely, never rename or reuse. Each
+//! module has its own `thiserror` enum implementing [`HasCode`]; the server
+//! maps a code to an HTTP status in one place.
+
+use serde::Serialize;
+
+/// A stable, machine-readable error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// Input did not satisfy a schema or rule; details name the fields.
+    ValidationFailed,
+    /// The request body or a parameter could not be read at all.
+    BadRequest,
+    /// The object does not exist for this tenant (another tenant's objects too).
+    NotFound,
+    /// The write conflicts with existing state.
+    Conflict,
+    /// A unique field already holds this value.
+    DuplicateValue,
+    /// `If-Match` or `version` named a stale version.
+    VersionMismatch,
+    /// The caller is known but may not do this.
+    Forbidden,
+    /// No valid credentials.
+    Unauthorized,
+    /// A field type, trigger kind or action kind that is not registered.
+    UnknownKind,
+    /// The filter, sort or aggregate request is malformed.
+    InvalidQuery,
+    /// A body or collection is over its size limit.
+    PayloadTooLarge,
+    /// A script failed to compile.
+    ScriptCompile,
+    /// A script failed while running.
+    ScriptRuntime,
+    /// A script hit an operation, size or time limit.
+    ScriptLimit,
+    /// An `Idempotency-Key` was reused with a different request.
+    IdempotencyKeyReused,
+    /// A form change that existing records cannot satisfy.
+    IncompatibleChange,
+    /// The database is not reachable.
+    Unavailable,
+    /// A bug or an unexpected backend failure; details are only logged.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The wire form of the code.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ValidationFailed => "validation_failed",
+            Self::BadRequest => "bad_request",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::DuplicateValue => "duplicate_value",
+            Self::VersionMismatch => "version_mismatch",
+            Self::Forbidden => "forbidden",
+            Self::Unauthorized => "unauthorized",
+            Self::UnknownKind => "unknown_kind",
+            Self::InvalidQuery => "invalid_query",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::ScriptCompile => "script_compile",
+            Self::ScriptRuntime => "script_runtime",
+            Self::ScriptLimit => "script_limit",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::IncompatibleChange => "incompatible_change",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// Every code, for documentation and tests.
+    pub const ALL: [Self; 18] = [
+        Self::ValidationFailed,
+        Self::BadRequest,
+        Self::NotFound,
+        Self::Conflict,
+        Self::DuplicateValue,
+        Self::VersionMismatch,
+        Self::Forbidden,
+        Self::Unauthorized,
+        Self::UnknownKind,
+        Self::InvalidQuery,
+        Self::PayloadTooLarge,
+        Self::ScriptCompile,
+        Self::ScriptRuntime,
+        Self::ScriptLimit,
+        Self::IdempotencyKeyReused,
+        Self::IncompatibleChange,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+}
+
+/// One problem with one field (or JSON path) of the input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Field key or JSON path (`total_spent`, `items/0/qty`, `/fields/2/type`).
+    pub field: String,
+    /// One lower-case sentence.
+    pub message: String,
+}
+
+impl FieldError {
+    /// Builds a field error.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Implemented by every module error: its stable code and field details.
+pub trait HasCode: std::error::Error {
+    /// The stable code.
+    fn code(&self) -> ErrorCode;
+    /// Field-level details, empty when the error is not about fields.
+    fn details(&self) -> Vec<FieldError> {
+        Vec::new()
+    }
+}

@@ -1,0 +1,17 @@
+//! sea-orm entities, one file per table. Ids are stored as canonical UUID
+//! text on both backends, so a bound id and an id inlined into a partial-index
+//! predicate compare equal on SQLite too.
+
+pub mod app;
+pub mod form;
+pub mod form_version;
+pub mod idempotency_key;
+pub mod membership;
+pub mod record;
+pub mod record_history;
+pub mod record_tag;
+pub mod serial_counter;
+pub mod tag;
+pub mod tenant;
+pub mod token;
+pub mod user;

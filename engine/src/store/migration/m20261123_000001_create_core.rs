@@ -1,0 +1,440 @@
+//! Core tables: tenants, users, memberships, tokens, apps, forms and their
+//! versions, records, history, tags, serial counters, idempotency keys.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::{
+    big_integer, integer, json_binary, string, string_len, text, timestamp_with_time_zone,
+    timestamp_with_time_zone_null,
+};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+fn id<T: IntoIden>(col: T) -> ColumnDef {
+    string_len(col, 36)
+}
+
+#[derive(DeriveIden)]
+enum Tenants {
+    Table,
+    Id,
+    Slug,
+    Name,
+    TimeZone,
+    CreatedAt,
+}
+#[derive(DeriveIden)]
+enum Users {
+    Table,
+    Id,
+    Email,
+    DisplayName,
+    PasswordHash,
+    CreatedAt,
+    DeactivatedAt,
+}
+#[derive(DeriveIden)]
+enum Memberships {
+    Table,
+    TenantId,
+    UserId,
+    Role,
+    CreatedAt,
+}
+#[derive(DeriveIden)]
+enum Tokens {
+    Table,
+    Id,
+    TenantId,
+    UserId,
+    TokenHash,
+    Kind,
+    Name,
+    CreatedAt,
+    ExpiresAt,
+    LastUsedAt,
+    RevokedAt,
+}
+#[derive(DeriveIden)]
+enum Apps {
+    Table,
+    Id,
+    TenantId,
+    Name,
+    Description,
+    CreatedBy,
+    CreatedAt,
+    UpdatedAt,
+    DeletedAt,
+}
+#[derive(DeriveIden)]
+enum Forms {
+    Table,
+    Id,
+    TenantId,
+    AppId,
+    Name,
+    Version,
+    Definition,
+    CreatedBy,
+    CreatedAt,
+    UpdatedAt,
+    DeletedAt,
+}
+#[derive(DeriveIden)]
+enum FormVersions {
+    Table,
+    FormId,
+    Version,
+    TenantId,
+    Definition,
+    CreatedBy,
+    CreatedAt,
+}
+#[derive(DeriveIden)]
+enum Records {
+    Table,
+    Id,
+    TenantId,
+    AppId,
+    FormId,
+    FormVersion,
+    Data,
+    Version,
+    CreatedBy,
+    UpdatedBy,
+    CreatedAt,
+    UpdatedAt,
+    DeletedAt,
+}
+#[derive(DeriveIden)]
+enum RecordHistory {
+    Table,
+    Id,
+    TenantId,
+    FormId,
+    RecordId,
+    Version,
+    Action,
+    Actor,
+    At,
+    Changes,
+}
+#[derive(DeriveIden)]
+enum Tags {
+    Table,
+    Id,
+    TenantId,
+    Name,
+    Color,
+    Description,
+    CreatedAt,
+}
+#[derive(DeriveIden)]
+enum RecordTags {
+    Table,
+    RecordId,
+    TagId,
+    TenantId,
+    CreatedAt,
+}
+#[derive(DeriveIden)]
+enum SerialCounters {
+    Table,
+    TenantId,
+    FormId,
+    FieldKey,
+    Period,
+    Value,
+}
+#[derive(DeriveIden)]
+enum IdempotencyKeys {
+    Table,
+    TenantId,
+    Key,
+    UserId,
+    RequestHash,
+    Status,
+    Response,
+    CreatedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Tenants::Table)
+                .col(id(Tenants::Id).primary_key())
+                .col(string(Tenants::Slug).unique_key())
+                .col(string(Tenants::Name))
+                .col(string(Tenants::TimeZone))
+                .col(timestamp_with_time_zone(Tenants::CreatedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Users::Table)
+                .col(id(Users::Id).primary_key())
+                .col(string(Users::Email).unique_key())
+                .col(string(Users::DisplayName))
+                .col(string(Users::PasswordHash))
+                .col(timestamp_with_time_zone(Users::CreatedAt))
+                .col(timestamp_with_time_zone_null(Users::DeactivatedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Memberships::Table)
+                .col(id(Memberships::TenantId))
+                .col(id(Memberships::UserId))
+                .col(string(Memberships::Role))
+                .col(timestamp_with_time_zone(Memberships::CreatedAt))
+                .primary_key(
+                    Index::create()
+                        .col(Memberships::TenantId)
+                        .col(Memberships::UserId),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Tokens::Table)
+                .col(id(Tokens::Id).primary_key())
+                .col(id(Tokens::TenantId))
+                .col(id(Tokens::UserId))
+                .col(string(Tokens::TokenHash).unique_key())
+                .col(string(Tokens::Kind))
+                .col(string(Tokens::Name))
+                .col(timestamp_with_time_zone(Tokens::CreatedAt))
+                .col(timestamp_with_time_zone_null(Tokens::ExpiresAt))
+                .col(timestamp_with_time_zone_null(Tokens::LastUsedAt))
+                .col(timestamp_with_time_zone_null(Tokens::RevokedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Apps::Table)
+                .col(id(Apps::Id).primary_key())
+                .col(id(Apps::TenantId))
+                .col(string(Apps::Name))
+                .col(text(Apps::Description))
+                .col(id(Apps::CreatedBy))
+                .col(timestamp_with_time_zone(Apps::CreatedAt))
+                .col(timestamp_with_time_zone(Apps::UpdatedAt))
+                .col(timestamp_with_time_zone_null(Apps::DeletedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("ix_apps_tenant")
+                .table(Apps::Table)
+                .col(Apps::TenantId)
+                .col(Apps::Id)
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Forms::Table)
+                .col(id(Forms::Id).primary_key())
+                .col(id(Forms::TenantId))
+                .col(id(Forms::AppId))
+                .col(string(Forms::Name))
+                .col(integer(Forms::Version))
+                .col(json_binary(Forms::Definition))
+                .col(id(Forms::CreatedBy))
+                .col(timestamp_with_time_zone(Forms::CreatedAt))
+                .col(timestamp_with_time_zone(Forms::UpdatedAt))
+                .col(timestamp_with_time_zone_null(Forms::DeletedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("ix_forms_tenant_app")
+                .table(Forms::Table)
+                .col(Forms::TenantId)
+                .col(Forms::AppId)
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(FormVersions::Table)
+                .col(id(FormVersions::FormId))
+                .col(integer(FormVersions::Version))
+                .col(id(FormVersions::TenantId))
+                .col(json_binary(FormVersions::Definition))
+                .col(id(FormVersions::CreatedBy))
+                .col(timestamp_with_time_zone(FormVersions::CreatedAt))
+                .primary_key(
+                    Index::create()
+                        .col(FormVersions::FormId)
+                        .col(FormVersions::Version),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Records::Table)
+                .col(id(Records::Id).primary_key())
+                .col(id(Records::TenantId))
+                .col(id(Records::AppId))
+                .col(id(Records::FormId))
+                .col(integer(Records::FormVersion))
+                .col(json_binary(Records::Data))
+                .col(integer(Records::Version))
+                .col(id(Records::CreatedBy))
+                .col(id(Records::UpdatedBy))
+                .col(timestamp_with_time_zone(Records::CreatedAt))
+                .col(timestamp_with_time_zone(Records::UpdatedAt))
+                .col(timestamp_with_time_zone_null(Records::DeletedAt))
+                .to_owned(),
+        )
+        .await?;
+        // The default listing order: newest first within a form.
+        m.create_index(
+            Index::create()
+                .name("ix_records_tenant_form_id")
+                .table(Records::Table)
+                .col(Records::TenantId)
+                .col(Records::FormId)
+                .col(Records::Id)
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(RecordHistory::Table)
+                .col(id(RecordHistory::Id).primary_key())
+                .col(id(RecordHistory::TenantId))
+                .col(id(RecordHistory::FormId))
+                .col(id(RecordHistory::RecordId))
+                .col(integer(RecordHistory::Version))
+                .col(string(RecordHistory::Action))
+                .col(id(RecordHistory::Actor))
+                .col(timestamp_with_time_zone(RecordHistory::At))
+                .col(json_binary(RecordHistory::Changes))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("ix_record_history_record")
+                .table(RecordHistory::Table)
+                .col(RecordHistory::TenantId)
+                .col(RecordHistory::RecordId)
+                .col(RecordHistory::Version)
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Tags::Table)
+                .col(id(Tags::Id).primary_key())
+                .col(id(Tags::TenantId))
+                .col(string(Tags::Name))
+                .col(string(Tags::Color))
+                .col(text(Tags::Description))
+                .col(timestamp_with_time_zone(Tags::CreatedAt))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("ux_tags_tenant_name")
+                .table(Tags::Table)
+                .col(Tags::TenantId)
+                .col(Tags::Name)
+                .unique()
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(RecordTags::Table)
+                .col(id(RecordTags::RecordId))
+                .col(id(RecordTags::TagId))
+                .col(id(RecordTags::TenantId))
+                .col(timestamp_with_time_zone(RecordTags::CreatedAt))
+                .primary_key(Index::create().col(RecordTags::RecordId).col(RecordTags::TagId))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("ix_record_tags_tag")
+                .table(RecordTags::Table)
+                .col(RecordTags::TenantId)
+                .col(RecordTags::TagId)
+                .col(RecordTags::RecordId)
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(SerialCounters::Table)
+                .col(id(SerialCounters::TenantId))
+                .col(id(SerialCounters::FormId))
+                .col(string(SerialCounters::FieldKey))
+                .col(string(SerialCounters::Period))
+                .col(big_integer(SerialCounters::Value))
+                .primary_key(
+                    Index::create()
+                        .col(SerialCounters::TenantId)
+                        .col(SerialCounters::FormId)
+                        .col(SerialCounters::FieldKey)
+                        .col(SerialCounters::Period),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(IdempotencyKeys::Table)
+                .col(id(IdempotencyKeys::TenantId))
+                .col(string(IdempotencyKeys::Key))
+                .col(id(IdempotencyKeys::UserId))
+                .col(string(IdempotencyKeys::RequestHash))
+                .col(integer(IdempotencyKeys::Status))
+                .col(json_binary(IdempotencyKeys::Response))
+                .col(timestamp_with_time_zone(IdempotencyKeys::CreatedAt))
+                .primary_key(
+                    Index::create()
+                        .col(IdempotencyKeys::TenantId)
+                        .col(IdempotencyKeys::Key),
+                )
+                .to_owned(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            IdempotencyKeys::Table.into_iden(),
+            SerialCounters::Table.into_iden(),
+            RecordTags::Table.into_iden(),
+            Tags::Table.into_iden(),
+            RecordHistory::Table.into_iden(),
+            Records::Table.into_iden(),
+            FormVersions::Table.into_iden(),
+            Forms::Table.into_iden(),
+            Apps::Table.into_iden(),
+            Tokens::Table.into_iden(),
+            Memberships::Table.into_iden(),
+            Users::Table.into_iden(),
+            Tenants::Table.into_iden(),
+        ] {
+            m.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        Ok(())
+    }
+}

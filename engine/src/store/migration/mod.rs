@@ -1,0 +1,16 @@
+//! Schema migrations, listed in order. A shipped migration is never edited:
+//! add a new file `mYYYYMMDD_HHMMSS_<verb>_<object>.rs` instead.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_core;
+
+/// The ordered list of migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_create_core::Migration)]
+    }
+}
