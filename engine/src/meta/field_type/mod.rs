@@ -82,6 +82,12 @@ pub trait FieldType: Kinded + Send + Sync + 'static {
     fn parse_import(&self, cell: &str, field: &FieldDef) -> Result<Value, String>;
     /// Human-readable text of a stored value.
     fn display(&self, value: &Value, field: &FieldDef) -> String;
+    /// Canonical stored form of a valid value (datetimes to UTC
+    /// `YYYY-MM-DDTHH:MM:SS.sssZ` so text order is time order, money rounded
+    /// to its scale, trimmed phone numbers). Called after validation.
+    fn normalize(&self, value: Value, _field: &FieldDef) -> Value {
+        value
+    }
     /// Values are computed by the engine (serial, formula) and refused on write.
     fn is_computed(&self) -> bool {
         false
