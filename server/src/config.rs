@@ -1,0 +1,91 @@
+//! Server configuration from flags and environment variables.
+//!
+//! Each environment variable is a `const` beside its field; `--help` and the
+//! README's configuration table are generated from the same doc comments
+//! (a test keeps the README in step with [`ENV_VARS`]).
+
+use std::net::SocketAddr;
+
+use clap::Args;
+
+/// Database URL (`sqlite://file.db?mode=rwc` or `postgres://...`).
+pub const DATABASE_URL: &str = "DATABASE_URL";
+/// Address the HTTP server listens on.
+pub const FORMWORK_BIND: &str = "FORMWORK_BIND";
+/// Largest accepted request body, in bytes.
+pub const FORMWORK_MAX_BODY: &str = "FORMWORK_MAX_BODY";
+/// Log filter in `tracing` syntax.
+pub const FORMWORK_LOG: &str = "FORMWORK_LOG";
+/// Log format: `text` or `json`.
+pub const FORMWORK_LOG_FORMAT: &str = "FORMWORK_LOG_FORMAT";
+/// Seed a demo tenant when the database is empty.
+pub const FORMWORK_DEMO: &str = "FORMWORK_DEMO";
+/// Password of the demo owner (random when unset).
+pub const FORMWORK_DEMO_PASSWORD: &str = "FORMWORK_DEMO_PASSWORD";
+/// Number of HTTP worker threads (0 = one per core).
+pub const FORMWORK_WORKERS: &str = "FORMWORK_WORKERS";
+
+/// Default database: a SQLite file in the working directory, created if missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://formwork.db?mode=rwc";
+/// Default listen address.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// Default body limit: 2 MiB.
+pub const DEFAULT_MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// Every environment variable the server reads, with its default, for docs and tests.
+pub const ENV_VARS: [(&str, &str); 8] = [
+    (DATABASE_URL, DEFAULT_DATABASE_URL),
+    (FORMWORK_BIND, DEFAULT_BIND),
+    (FORMWORK_MAX_BODY, "2097152"),
+    (FORMWORK_LOG, "info"),
+    (FORMWORK_LOG_FORMAT, "text"),
+    (FORMWORK_DEMO, "true"),
+    (FORMWORK_DEMO_PASSWORD, "(random)"),
+    (FORMWORK_WORKERS, "0"),
+];
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Database URL: `sqlite://file.db?mode=rwc` or `postgres://user@host/db`.
+    #[arg(long, env = DATABASE_URL, default_value = DEFAULT_DATABASE_URL, global = true)]
+    pub database_url: String,
+
+    /// Address the HTTP server listens on.
+    #[arg(long, env = FORMWORK_BIND, default_value = DEFAULT_BIND, global = true)]
+    pub bind: SocketAddr,
+
+    /// Largest accepted request body in bytes; larger bodies answer 413.
+    #[arg(long, env = FORMWORK_MAX_BODY, default_value_t = DEFAULT_MAX_BODY, global = true)]
+    pub max_body: usize,
+
+    /// Log filter in `tracing` syntax (`info`, `server=debug,engine=info`).
+    #[arg(long, env = FORMWORK_LOG, default_value = "info", global = true)]
+    pub log: String,
+
+    /// Log format.
+    #[arg(long, env = FORMWORK_LOG_FORMAT, value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+
+    /// Seed a demo tenant (`demo`, owner `admin@demo.local`) when the database is empty.
+    #[arg(long, env = FORMWORK_DEMO, default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub demo: bool,
+
+    /// Password of the demo owner; a random one is generated and printed when unset.
+    #[arg(long, env = FORMWORK_DEMO_PASSWORD, hide_env_values = true, global = true)]
+    pub demo_password: Option<String>,
+
+    /// HTTP worker threads; 0 means one per core.
+    #[arg(long, env = FORMWORK_WORKERS, default_value_t = 0, global = true)]
+    pub workers: usize,
+}
+
