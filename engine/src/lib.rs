@@ -7,4 +7,5 @@ pub mod error;
 pub mod ids;
 pub mod meta;
 pub mod query;
+pub mod script;
 pub mod store;
