@@ -3,6 +3,8 @@
 //! Invariants: a field key never changes once created; every save of a form
 //! creates a new version; removed fields keep their data.
 
+pub mod check;
+pub mod compile;
 pub mod field_type;
 pub mod model;
 
