@@ -57,7 +57,10 @@ pub fn field_expr(backend: Backend, key: &str, cast: SqlCast) -> Expr {
     match (cast, backend) {
         (SqlCast::Numeric, Backend::Sqlite) => Func::cast_as(raw_value(key), NumericType).into(),
         (SqlCast::Numeric, Backend::Postgres) => Expr::case(
-            Expr::expr(Func::cust(JsonbTypeof).arg(json_value(key))).eq("number"),
+            // A constant, not a bound value, so a query's expression is the
+            // index's expression.
+            Expr::expr(Func::cust(JsonbTypeof).arg(json_value(key)))
+                .eq(Expr::Constant(Value::from("number"))),
             Func::cast_as(raw_value(key), NumericType),
         )
         .into(),
