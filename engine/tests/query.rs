@@ -1033,6 +1033,16 @@ async fn errors_name_the_problem() {
             "sort/0",
             "field `interests` (multiselect) cannot be sorted",
         ),
+        (
+            json!({"sort": (0..9).map(|_| json!({"field": "name"})).collect::<Vec<_>>()}),
+            "sort",
+            "at most 8 sort keys are allowed",
+        ),
+        (
+            json!({"sort": [{"field": "name"}, {"field": "name", "dir": "desc"}]}),
+            "sort/1",
+            "field `name` appears twice in sort",
+        ),
         (json!({"limit": 1001}), "limit", "limit must be at most 1000"),
         (json!({"limit": 0}), "limit", "limit must be at least 1"),
         (
@@ -1308,4 +1318,42 @@ fn operands_are_bound_not_spliced() {
         assert!(values.contains("DROP TABLE"), "{values}");
         eprintln!("{backend:?}: {}", stmt.sql);
     }
+}
+
+/// The built-in field type registry plugs in the same way as the test one.
+#[tokio::test]
+async fn builtin_registry_works_the_same() {
+    on_both(|db| async move {
+        let mut f = customers(db).await;
+        f.types = engine::meta::field_type::builtin().unwrap();
+        assert_eq!(
+            f.names(json!({"and": [
+                {"field": "tier", "op": "eq", "value": "VIP"},
+                {"field": "spent", "op": "gt", "value": 2000},
+                {"field": "vip", "op": "eq", "value": true},
+                {"field": "interests", "op": "empty"},
+                {"field": "last_order", "op": "within_days", "value": {"next": 3}}
+            ]}))
+            .await,
+            v(&["Carol"])
+        );
+        let page = f
+            .list(json!({"q": "drop table", "sort": [{"field": "birthday"}]}))
+            .await
+            .unwrap();
+        assert_eq!(names(&page), v(&["Alice"]));
+        let r = f
+            .aggregate(json!({"group_by": [{"field": "vip"}], "metrics": [{"op": "sum", "field": "spent"}]}))
+            .await
+            .unwrap();
+        assert_eq!(
+            serde_json::to_value(&r).unwrap()["groups"],
+            json!([
+                {"key": {"vip": null}, "values": {"sum_spent": null}},
+                {"key": {"vip": false}, "values": {"sum_spent": 600}},
+                {"key": {"vip": true}, "values": {"sum_spent": 6200.5}}
+            ])
+        );
+    })
+    .await;
 }

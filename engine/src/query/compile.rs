@@ -327,7 +327,7 @@ impl Compiler<'_> {
             let Ok(ty) = self.types.get(&field.kind) else {
                 continue;
             };
-            if !ty.is_searchable() || ty.sql_cast() == SqlCast::None {
+            if !ty.is_searchable() || ty.sql_cast_for(field) == SqlCast::None {
                 continue;
             }
             any = any.add(self.ilike(raw_value(&field.key), pattern.clone()));

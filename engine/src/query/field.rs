@@ -106,7 +106,7 @@ impl ResolvedField {
                 key: field.key.clone(),
                 kind: field.kind.clone(),
             })?;
-        let kind = match ty.sql_cast() {
+        let kind = match ty.sql_cast_for(field) {
             SqlCast::Text => ValueKind::Text,
             SqlCast::Numeric => ValueKind::Numeric,
             SqlCast::Bool => ValueKind::Bool,

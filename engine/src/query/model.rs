@@ -19,6 +19,8 @@ pub const MAX_CONDITIONS: usize = 200;
 pub const MAX_LIST_VALUES: usize = 1000;
 /// Longest `q` text search, in characters.
 pub const MAX_Q_CHARS: usize = 200;
+/// Most sort keys in one request.
+pub const MAX_SORT_KEYS: usize = 8;
 /// Page size when `limit` is absent.
 pub const DEFAULT_LIMIT: u32 = 50;
 /// Largest allowed `limit`.
@@ -37,7 +39,8 @@ pub struct QueryRequest {
     /// Which records; all when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<Filter>,
-    /// Sort keys; `_id` is always the final tie-breaker. Default: `_id` desc.
+    /// At most [`MAX_SORT_KEYS`] sort keys; `_id` is always the final
+    /// tie-breaker. Default: `_id` desc (newest first).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sort: Vec<SortKey>,
     /// Page size, 1 to [`MAX_LIMIT`]; [`DEFAULT_LIMIT`] when absent.

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::QueryError;
 use super::field::{ResolvedField, ValueKind};
-use super::model::{SortDir, SortKey};
+use super::model::{MAX_SORT_KEYS, SortDir, SortKey};
 use crate::ids::FormId;
 use crate::meta::field_type::FieldTypes;
 use crate::meta::model::FormDef;
@@ -61,6 +61,12 @@ impl SortPlan {
         sort: &[SortKey],
         default: Vec<PlanKey>,
     ) -> Result<Self, QueryError> {
+        if sort.len() > MAX_SORT_KEYS {
+            return Err(QueryError::invalid(
+                "sort",
+                format!("at most {MAX_SORT_KEYS} sort keys are allowed"),
+            ));
+        }
         let mut keys = Vec::with_capacity(sort.len() + 1);
         for (i, key) in sort.iter().enumerate() {
             let path = format!("sort/{i}");
