@@ -563,3 +563,65 @@ pub(crate) fn set(target: &mut Value, key: &str, value: Value) {
         obj.insert(key.to_owned(), value);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn numbers_as_typed() {
+        assert_eq!(parse_number_text("1,234.50"), Some(1234.5));
+        assert_eq!(parse_number_text("¥1,234.50"), Some(1234.5));
+        assert_eq!(parse_number_text("(12)"), Some(-12.0));
+        assert_eq!(parse_number_text("1e3"), Some(1000.0));
+        assert_eq!(parse_number_text("12abc34"), None);
+        assert_eq!(parse_number_text(""), None);
+        assert_eq!(json_number(3.0), json!(3));
+        assert_eq!(json_number(f64::NAN), Value::Null);
+        assert_eq!(group_thousands("-1234567.5"), "-1,234,567.5");
+        assert_eq!(group_thousands("123"), "123");
+        assert!((round_to(2.675, 2) - 2.68).abs() < 1e-9 || (round_to(2.675, 2) - 2.67).abs() < 1e-9);
+    }
+
+    #[test]
+    fn dates_as_typed() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        for t in ["2026-11-23", "2026/11/23", "2026.11.23", "2026年11月23日"] {
+            assert_eq!(parse_date_text(t), Some(d), "{t}");
+        }
+        assert_eq!(parse_date_text("23.11.2026"), None);
+        let t = parse_datetime_text("2026-11-23 14:05").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-23T14:05:00+00:00");
+        assert!(parse_datetime_text("2026-11-23T14:05:00+08:00").is_some());
+    }
+
+    #[test]
+    fn nullable_keeps_errors_direct() {
+        assert_eq!(
+            nullable(json!({"type": "string"})),
+            json!({"type": ["string", "null"]})
+        );
+        assert_eq!(
+            nullable(json!({"type": "string", "enum": ["a"]})),
+            json!({"type": ["string", "null"], "enum": ["a", null]})
+        );
+        assert_eq!(
+            nullable(json!({"const": 1})),
+            json!({"anyOf": [{"const": 1}, {"type": "null"}]})
+        );
+    }
+
+    #[test]
+    fn registry_refuses_duplicates_and_unknown_kinds() {
+        let mut r = builtin().unwrap();
+        assert!(matches!(
+            r.register(Arc::new(text::Text)),
+            Err(RegistryError::Duplicate("text"))
+        ));
+        let err = r.get("nope").err().unwrap();
+        assert_eq!(err.to_string(), "field type `nope` is not registered");
+        assert_eq!(err.code(), ErrorCode::UnknownKind);
+    }
+}

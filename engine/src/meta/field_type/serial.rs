@@ -54,7 +54,11 @@ pub fn parse_serial_pattern(pattern: &str) -> Result<Vec<SerialToken>, String> {
     let mut literal = String::new();
     let mut rest = pattern;
     while let Some(open) = rest.find('{') {
-        literal.push_str(rest.get(..open).unwrap_or_default());
+        let text = rest.get(..open).unwrap_or_default();
+        if text.contains('}') {
+            return Err("the pattern has a `}` without an opening `{`".to_owned());
+        }
+        literal.push_str(text);
         let after = rest.get(open + 1..).unwrap_or_default();
         let Some(close) = after.find('}') else {
             return Err("the pattern has a `{` without a closing `}`".to_owned());
