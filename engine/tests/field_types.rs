@@ -201,6 +201,13 @@ fn number() {
     bad(&f, json!(101), "must be at most 100");
     bad(&f, json!(-1), "must be at least 0");
     bad(&f, json!("3"), "must be a number");
+    ok(&f, json!(1.23));
+    ok(&f, json!(0.3));
+    bad(&f, json!(1.234), "must have at most 2 decimals");
+    let whole = field(json!({"type": "number", "precision": 0}));
+    ok(&whole, json!(7));
+    ok(&whole, json!(7.0));
+    bad(&whole, json!(7.5), "must be a whole number");
     assert_eq!(import(&f, "1,234.5"), Ok(json!(1234.5)));
     assert_eq!(import(&f, "-12"), Ok(json!(-12)));
     assert_eq!(import(&f, "(7)"), Ok(json!(-7)));
@@ -272,6 +279,19 @@ fn date_and_datetime() {
         display(&t, json!("2026-11-23T14:05:00.000Z")),
         "2026-11-23 14:05 UTC"
     );
+
+    let bounded = field(json!({"type": "date", "min": "2026-01-01", "max": "2026-12-31"}));
+    ok(&bounded, json!("2026-01-01"));
+    ok(&bounded, json!("2026-12-31"));
+    bad(
+        &bounded,
+        json!("2025-12-31"),
+        "must not be earlier than 2026-01-01",
+    );
+    bad(&bounded, json!("2027-01-01"), "must not be later than 2026-12-31");
+    let tb = field(json!({"type": "datetime", "min": "2026-11-23T00:00:00+08:00"}));
+    ok(&tb, json!("2026-11-22T16:00:00Z"));
+    bad(&tb, json!("2026-11-22T15:59:59Z"), "must not be earlier than");
 }
 
 fn tiers(kind: &str) -> FieldDef {

@@ -12,7 +12,7 @@ use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
-use jsonschema::{JsonType, ValidationError, Validator};
+use jsonschema::{JsonType, Keyword, ValidationError, Validator};
 use serde_json::{Map, Value, json};
 
 use super::field_type::{FieldTypes, phone, property_schema};
@@ -75,15 +75,127 @@ pub fn compile_form(types: &FieldTypes, def: &FormDef) -> Value {
     })
 }
 
-/// Compiles a schema as the engine always does: draft 2020-12, formats on.
+/// Custom keyword: a number has at most N decimals (`multipleOf` is
+/// unreliable with binary floats: `0.3` is not a multiple of `0.1`).
+pub const KEYWORD_DECIMALS: &str = "x-decimals";
+/// Custom keyword: the lower bound of a `date` / `date-time` string
+/// (the name ajv-formats uses).
+pub const KEYWORD_FORMAT_MINIMUM: &str = "formatMinimum";
+/// Custom keyword: the upper bound of a `date` / `date-time` string.
+pub const KEYWORD_FORMAT_MAXIMUM: &str = "formatMaximum";
+
+/// Compiles a schema as the engine always does: draft 2020-12, formats on,
+/// and the custom keywords [`KEYWORD_DECIMALS`], [`KEYWORD_FORMAT_MINIMUM`]
+/// and [`KEYWORD_FORMAT_MAXIMUM`].
 ///
 /// # Errors
 /// The compiler's message when the schema is invalid.
 pub fn build_validator(schema: &Value) -> Result<Validator, String> {
     jsonschema::draft202012::options()
         .should_validate_formats(true)
+        .with_keyword(KEYWORD_DECIMALS, |_, value, _| {
+            let n = value
+                .as_u64()
+                .filter(|n| *n <= 12)
+                .ok_or_else(|| ValidationError::schema("`x-decimals` must be an integer from 0 to 12"))?;
+            let boxed: Box<dyn for<'i> Keyword<'i>> = Box::new(Decimals(u32::try_from(n).unwrap_or(12)));
+            Ok(boxed)
+        })
+        .with_keyword(KEYWORD_FORMAT_MINIMUM, |parent, value, _| {
+            format_bound(parent, value, true)
+        })
+        .with_keyword(KEYWORD_FORMAT_MAXIMUM, |parent, value, _| {
+            format_bound(parent, value, false)
+        })
         .build(schema)
         .map_err(|e| e.to_string())
+}
+
+struct Decimals(u32);
+
+impl<'i> Keyword<'i> for Decimals {
+    fn validate(&self, instance: &'i Value) -> Result<(), ValidationError<'i>> {
+        if self.is_valid(instance) {
+            return Ok(());
+        }
+        Err(ValidationError::custom(match self.0 {
+            0 => "must be a whole number".to_owned(),
+            1 => "must have at most 1 decimal".to_owned(),
+            n => format!("must have at most {n} decimals"),
+        }))
+    }
+
+    fn is_valid(&self, instance: &'i Value) -> bool {
+        let Some(x) = instance.as_f64().filter(|_| instance.is_f64()) else {
+            return true;
+        };
+        let scaled = x * 10f64.powi(i32::try_from(self.0).unwrap_or(12));
+        // Tolerate the float noise of a decimal literal (1.23 * 100 =
+        // 123.00000000000001) but not a real extra digit.
+        (scaled - scaled.round()).abs() <= 1e-9 * scaled.abs().max(1.0)
+    }
+}
+
+/// A bound on a `date` (ISO text compares in date order) or `date-time`
+/// (compared as instants) string.
+struct FormatBound {
+    bound: String,
+    is_min: bool,
+    is_date_time: bool,
+}
+
+fn format_bound<'a>(
+    parent: &'a Map<String, Value>,
+    value: &'a Value,
+    is_min: bool,
+) -> Result<Box<dyn for<'i> Keyword<'i>>, ValidationError<'a>> {
+    let bound = value
+        .as_str()
+        .ok_or_else(|| ValidationError::schema("`formatMinimum`/`formatMaximum` must be a string"))?;
+    let is_date_time = parent.get("format").and_then(Value::as_str) == Some("date-time");
+    if is_date_time && chrono::DateTime::parse_from_rfc3339(bound).is_err() {
+        return Err(ValidationError::schema("the date-time bound is not RFC 3339"));
+    }
+    Ok(Box::new(FormatBound {
+        bound: bound.to_owned(),
+        is_min,
+        is_date_time,
+    }))
+}
+
+impl FormatBound {
+    fn within(&self, s: &str) -> bool {
+        let ord = if self.is_date_time {
+            match (
+                chrono::DateTime::parse_from_rfc3339(s),
+                chrono::DateTime::parse_from_rfc3339(&self.bound),
+            ) {
+                (Ok(a), Ok(b)) => a.cmp(&b),
+                // A malformed value is the `format` keyword's error.
+                _ => return true,
+            }
+        } else {
+            s.cmp(self.bound.as_str())
+        };
+        if self.is_min { ord.is_ge() } else { ord.is_le() }
+    }
+}
+
+impl<'i> Keyword<'i> for FormatBound {
+    fn validate(&self, instance: &'i Value) -> Result<(), ValidationError<'i>> {
+        if self.is_valid(instance) {
+            return Ok(());
+        }
+        let word = if self.is_min { "earlier" } else { "later" };
+        Err(ValidationError::custom(format!(
+            "must not be {word} than {}",
+            self.bound
+        )))
+    }
+
+    fn is_valid(&self, instance: &'i Value) -> bool {
+        instance.as_str().is_none_or(|s| self.within(s))
+    }
 }
 
 /// Compiled record validators keyed by (form, version); `Send + Sync`,

@@ -3,9 +3,10 @@
 use serde_json::{Value, json};
 
 use super::{
-    FieldType, Kinded, SqlCast, check_min_max, config_schema, non_blank, parse_date_text, plain_text,
+    FieldType, Kinded, SqlCast, check_min_max, config_schema, non_blank, parse_date_text, plain_text, set,
 };
 use crate::error::FieldError;
+use crate::meta::compile::{KEYWORD_FORMAT_MAXIMUM, KEYWORD_FORMAT_MINIMUM};
 use crate::meta::model::FieldDef;
 
 /// Kind string of [`Date`].
@@ -13,9 +14,8 @@ pub const KIND: &str = "date";
 
 /// A date; config `min`, `max` (ISO dates).
 ///
-/// JSON Schema has no bound for date strings, so `min`/`max` are checked at
-/// definition time and left to the record writer; the value schema checks
-/// the format.
+/// JSON Schema has no bound for date strings: `min`/`max` become the custom
+/// `formatMinimum`/`formatMaximum` keywords of [`crate::meta::compile`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Date;
 
@@ -30,8 +30,15 @@ impl FieldType for Date {
         config_schema!("date")
     }
 
-    fn value_schema(&self, _field: &FieldDef) -> Value {
-        json!({ "type": "string", "format": "date" })
+    fn value_schema(&self, field: &FieldDef) -> Value {
+        let mut s = json!({ "type": "string", "format": "date" });
+        if let Some(min) = field.cfg_str("min") {
+            set(&mut s, KEYWORD_FORMAT_MINIMUM, json!(min));
+        }
+        if let Some(max) = field.cfg_str("max") {
+            set(&mut s, KEYWORD_FORMAT_MAXIMUM, json!(max));
+        }
+        s
     }
 
     fn sql_cast(&self) -> SqlCast {

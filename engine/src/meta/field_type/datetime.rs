@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{FieldType, Kinded, SqlCast, config_schema, non_blank, parse_datetime_text, plain_text};
+use super::{FieldType, Kinded, SqlCast, config_schema, non_blank, parse_datetime_text, plain_text, set};
 use crate::error::FieldError;
+use crate::meta::compile::{KEYWORD_FORMAT_MAXIMUM, KEYWORD_FORMAT_MINIMUM};
 use crate::meta::model::FieldDef;
 
 /// Kind string of [`DateTimeField`].
@@ -35,8 +36,15 @@ impl FieldType for DateTimeField {
         config_schema!("datetime")
     }
 
-    fn value_schema(&self, _field: &FieldDef) -> Value {
-        json!({ "type": "string", "format": "date-time" })
+    fn value_schema(&self, field: &FieldDef) -> Value {
+        let mut s = json!({ "type": "string", "format": "date-time" });
+        if let Some(min) = field.cfg_str("min") {
+            set(&mut s, KEYWORD_FORMAT_MINIMUM, json!(min));
+        }
+        if let Some(max) = field.cfg_str("max") {
+            set(&mut s, KEYWORD_FORMAT_MAXIMUM, json!(max));
+        }
+        s
     }
 
     fn sql_cast(&self) -> SqlCast {

@@ -14,8 +14,9 @@ pub const KIND: &str = "number";
 
 /// A number; config `min`, `max`, `precision` (decimals).
 ///
-/// `precision` is not in the value schema (`multipleOf` is unreliable with
-/// binary floats): [`FieldType::normalize`] rounds to it instead.
+/// `precision` is checked by the custom `x-decimals` keyword (`multipleOf`
+/// is unreliable with binary floats); [`FieldType::normalize`] also rounds
+/// to it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NumberField;
 
@@ -51,7 +52,11 @@ impl FieldType for NumberField {
     }
 
     fn value_schema(&self, field: &FieldDef) -> Value {
-        bounded_number(field)
+        let mut s = bounded_number(field);
+        if let Some(p) = cfg_u64(field, "precision") {
+            set(&mut s, crate::meta::compile::KEYWORD_DECIMALS, json!(p));
+        }
+        s
     }
 
     fn sql_cast(&self) -> SqlCast {
