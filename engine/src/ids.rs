@@ -64,4 +64,6 @@ id_type!(
     TagId,
     /// A bearer token or browser session.
     TokenId,
+    /// One row of a record's change history.
+    RecordHistoryId,
 );

@@ -1,11 +1,137 @@
 //! Formwork's metadata engine: apps, forms, fields, records, queries, tags,
 //! tenants and users. No HTTP here: the server, the CLI and jobs call the same
-//! use cases, each taking a [`ctx::Ctx`] (tenant, actor, now).
+//! use cases, each a method of [`Engine`] taking a [`ctx::Ctx`] (tenant,
+//! actor, now) and defined in the module of its concern.
 
+pub mod auth;
+pub mod config;
 pub mod ctx;
 pub mod error;
 pub mod ids;
 pub mod meta;
 pub mod query;
+pub mod record;
 pub mod script;
 pub mod store;
+
+use std::sync::Arc;
+
+pub use config::EngineConfig;
+
+use crate::meta::compile::Validators;
+use crate::meta::field_type::{FieldTypes, RegistryError};
+use crate::script::Sandbox;
+use crate::store::{Db, StoreError};
+
+/// The engine facade: database, registries, caches and limits. Cheap to
+/// clone; every clone shares the same pool and caches.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    types: FieldTypes,
+    validators: Validators,
+    sandbox: Sandbox,
+    cfg: EngineConfig,
+}
+
+/// Failure to start the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The database could not be reached or migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A registry is inconsistent (a bug).
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+impl error::HasCode for OpenError {
+    fn code(&self) -> error::ErrorCode {
+        match self {
+            Self::Store(e) => e.code(),
+            Self::Registry(e) => e.code(),
+        }
+    }
+}
+
+impl Engine {
+    /// Connects without migrating (for `formwork migrate` and checks).
+    ///
+    /// # Errors
+    /// `unavailable` when the database cannot be reached.
+    pub async fn connect(database_url: &str, cfg: EngineConfig) -> Result<Self, OpenError> {
+        let db = Db::connect(database_url).await?;
+        let types = meta::field_type::builtin()?;
+        let sandbox = Sandbox::new(cfg.script.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                types,
+                validators: Validators::new(),
+                sandbox,
+                cfg,
+            }),
+        })
+    }
+
+    /// Connects and applies pending migrations.
+    ///
+    /// # Errors
+    /// `unavailable` when the database cannot be reached; `internal` when a
+    /// migration fails.
+    pub async fn open(database_url: &str, cfg: EngineConfig) -> Result<Self, OpenError> {
+        let engine = Self::connect(database_url, cfg).await?;
+        engine.migrate().await?;
+        Ok(engine)
+    }
+
+    /// Applies pending migrations.
+    ///
+    /// # Errors
+    /// `internal` when a migration fails.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.inner.db.migrate().await
+    }
+
+    /// Checks the database answers.
+    ///
+    /// # Errors
+    /// `internal` when it does not.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.inner.db.ping().await
+    }
+
+    /// The database handle.
+    #[must_use]
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// The field type registry.
+    #[must_use]
+    pub fn field_types(&self) -> &FieldTypes {
+        &self.inner.types
+    }
+
+    /// The compiled-validator cache.
+    #[must_use]
+    pub fn validators(&self) -> &Validators {
+        &self.inner.validators
+    }
+
+    /// The script sandbox.
+    #[must_use]
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.inner.sandbox
+    }
+
+    /// The limits in force.
+    #[must_use]
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.cfg
+    }
+}

@@ -3,10 +3,16 @@
 //! Invariants: a field key never changes once created; every save of a form
 //! creates a new version; removed fields keep their data.
 
+pub mod app;
 pub mod check;
 pub mod compile;
+mod error;
 pub mod field_type;
+pub mod form;
 pub mod model;
+pub mod tag;
+
+pub use error::MetaError;
 
 use std::sync::LazyLock;
 

@@ -6,6 +6,7 @@
 //! so concurrent requests never meet `SQLITE_BUSY`. PostgreSQL needs no such
 //! lock: row locks and unique indexes do the work.
 
+pub mod counter;
 pub mod entity;
 pub mod form_index;
 pub mod migration;

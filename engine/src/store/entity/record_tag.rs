@@ -14,8 +14,16 @@ pub struct Model {
     pub created_at: DateTimeUtc,
 }
 
-/// No relations are declared: joins are written in the repositories.
+/// A record tag names a tag definition.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// The tag definition.
+    #[sea_orm(
+        belongs_to = "super::tag::Entity",
+        from = "Column::TagId",
+        to = "super::tag::Column::Id"
+    )]
+    Tag,
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,194 @@
+//! Login, token authentication, logout and `me`.
+
+use chrono::{Duration, Utc};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sha2::{Digest, Sha256};
+
+use super::{AuthError, LoginOutput, MeView};
+use crate::Engine;
+use crate::ctx::{Ctx, Role};
+use crate::ids::TokenId;
+use crate::store::entity::{membership, tenant, token, user};
+use crate::store::parse_id;
+
+/// How long a login session lasts.
+pub const SESSION_DAYS: i64 = 30;
+/// `last_used_at` is written at most this often per token, so reads do not
+/// turn into writes.
+const LAST_USED_GRANULARITY_SECS: i64 = 60;
+
+/// SHA-256 of a token, as stored.
+#[must_use]
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A fresh random token (244 random bits from two v4 UUIDs).
+#[must_use]
+pub fn new_token() -> String {
+    format!(
+        "fw_{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Checks a password against an argon2 hash on the blocking pool.
+pub async fn verify_password(password: &str, hash: &str) -> bool {
+    let (pw, hash) = (password.to_owned(), hash.to_owned());
+    tokio::task::spawn_blocking(move || {
+        use argon2::{Argon2, PasswordHash, PasswordVerifier};
+        PasswordHash::new(&hash).is_ok_and(|h| Argon2::default().verify_password(pw.as_bytes(), &h).is_ok())
+    })
+    .await
+    .unwrap_or(false)
+}
+
+impl Engine {
+    /// Logs in and issues a session token.
+    ///
+    /// # Errors
+    /// `unauthorized` for any wrong tenant, email or password, or a
+    /// deactivated user.
+    pub async fn login(
+        &self,
+        tenant_slug: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<LoginOutput, AuthError> {
+        let conn = self.db().conn();
+        let email = email.trim().to_lowercase();
+        let tenant = tenant::Entity::find()
+            .filter(tenant::Column::Slug.eq(tenant_slug))
+            .one(conn)
+            .await?;
+        let user = user::Entity::find()
+            .filter(user::Column::Email.eq(&email))
+            .one(conn)
+            .await?;
+        // Verify even when the user is unknown, so timing does not reveal it.
+        let hash = user.as_ref().map_or(DUMMY_HASH, |u| u.password_hash.as_str());
+        let password_ok = verify_password(password, hash).await;
+        let (Some(tenant), Some(user)) = (tenant, user) else {
+            return Err(AuthError::InvalidCredentials);
+        };
+        if !password_ok || user.deactivated_at.is_some() {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let member = membership::Entity::find_by_id((tenant.id.clone(), user.id.clone()))
+            .one(conn)
+            .await?
+            .ok_or(AuthError::InvalidCredentials)?;
+        let role = Role::parse(&member.role).ok_or(AuthError::InvalidCredentials)?;
+        let token = new_token();
+        let now = Utc::now();
+        let _w = self.db().write_lock().await;
+        token::ActiveModel {
+            id: Set(TokenId::new().to_string()),
+            tenant_id: Set(tenant.id.clone()),
+            user_id: Set(user.id.clone()),
+            token_hash: Set(token_hash(&token)),
+            kind: Set("session".to_owned()),
+            name: Set("login".to_owned()),
+            created_at: Set(now),
+            expires_at: Set(Some(now + Duration::days(SESSION_DAYS))),
+            last_used_at: Set(Some(now)),
+            revoked_at: Set(None),
+        }
+        .insert(conn)
+        .await?;
+        Ok(LoginOutput {
+            token,
+            user_id: parse_id(&user.id)?,
+            tenant_id: parse_id(&tenant.id)?,
+            role,
+        })
+    }
+
+    /// Resolves a bearer token or session cookie to the caller's context.
+    ///
+    /// # Errors
+    /// `unauthorized` when the token is unknown, revoked or expired, or the
+    /// user was deactivated or left the tenant.
+    pub async fn authenticate(&self, token: &str) -> Result<Ctx, AuthError> {
+        let conn = self.db().conn();
+        let now = Utc::now();
+        let row = token::Entity::find()
+            .filter(token::Column::TokenHash.eq(token_hash(token)))
+            .one(conn)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= now) {
+            return Err(AuthError::InvalidToken);
+        }
+        let user = user::Entity::find_by_id(row.user_id.clone())
+            .one(conn)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        if user.deactivated_at.is_some() {
+            return Err(AuthError::InvalidToken);
+        }
+        let member = membership::Entity::find_by_id((row.tenant_id.clone(), row.user_id.clone()))
+            .one(conn)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        let role = Role::parse(&member.role).ok_or(AuthError::InvalidToken)?;
+        if row
+            .last_used_at
+            .is_none_or(|t| (now - t).num_seconds() >= LAST_USED_GRANULARITY_SECS)
+        {
+            let _w = self.db().write_lock().await;
+            token::ActiveModel {
+                id: Set(row.id.clone()),
+                last_used_at: Set(Some(now)),
+                ..Default::default()
+            }
+            .update(conn)
+            .await?;
+        }
+        Ok(Ctx {
+            tenant: parse_id(&row.tenant_id)?,
+            actor: parse_id(&row.user_id)?,
+            role,
+            now,
+        })
+    }
+
+    /// Revokes the given token of the caller.
+    ///
+    /// # Errors
+    /// `internal` on storage failure.
+    pub async fn logout(&self, ctx: &Ctx, token: &str) -> Result<(), AuthError> {
+        let _w = self.db().write_lock().await;
+        token::Entity::update_many()
+            .col_expr(token::Column::RevokedAt, sea_query::Expr::val(Utc::now()))
+            .filter(token::Column::TenantId.eq(ctx.tenant.to_string()))
+            .filter(token::Column::TokenHash.eq(token_hash(token)))
+            .exec(self.db().conn())
+            .await?;
+        Ok(())
+    }
+
+    /// The caller, their tenant and role.
+    ///
+    /// # Errors
+    /// `unauthorized` if the user vanished; `internal` on storage failure.
+    pub async fn me(&self, ctx: &Ctx) -> Result<MeView, AuthError> {
+        let user = user::Entity::find_by_id(ctx.actor.to_string())
+            .one(self.db().conn())
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        Ok(MeView {
+            user_id: ctx.actor,
+            email: user.email,
+            display_name: user.display_name,
+            tenant: self.tenant(ctx).await?,
+            role: ctx.role,
+        })
+    }
+}
+
+/// A valid argon2id hash of a random string, verified against when the user
+/// does not exist so a miss costs the same time as a hit.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3Hq4cA2Rn0fNpoOI8gnzVjq9Y0lOvHcF6dZCpmMUd2k";

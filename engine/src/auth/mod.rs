@@ -1,0 +1,110 @@
+//! Tenants, users, memberships, passwords and bearer tokens.
+//!
+//! Passwords are argon2id hashes. A token is shown once at login and stored
+//! only as its SHA-256, so a database leak yields no usable token. Role checks
+//! live in [`policy`], the one place finer permissions will grow.
+
+pub mod login;
+pub mod policy;
+pub mod tenant;
+
+use serde::Serialize;
+
+use crate::ctx::Role;
+use crate::error::{ErrorCode, FieldError, HasCode};
+use crate::ids::{TenantId, UserId};
+use crate::store::StoreError;
+
+/// Failures of authentication and tenant set-up.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Wrong tenant, email or password (deliberately not saying which).
+    #[error("the tenant, email or password is wrong")]
+    InvalidCredentials,
+    /// The token is unknown, revoked or expired.
+    #[error("the token is missing, unknown or expired; log in again")]
+    InvalidToken,
+    /// The role may not do this.
+    #[error("your role `{role}` may not {action}")]
+    Forbidden {
+        /// The caller's role.
+        role: &'static str,
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// A tenant with this slug exists.
+    #[error("tenant `{0}` already exists")]
+    TenantExists(String),
+    /// Input fields are invalid.
+    #[error("the input has {} invalid field(s)", .0.len())]
+    Invalid(Vec<FieldError>),
+    /// Storage failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sea_orm::DbErr> for AuthError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+impl HasCode for AuthError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidCredentials | Self::InvalidToken => ErrorCode::Unauthorized,
+            Self::Forbidden { .. } => ErrorCode::Forbidden,
+            Self::TenantExists(_) => ErrorCode::Conflict,
+            Self::Invalid(_) => ErrorCode::ValidationFailed,
+            Self::Store(e) => e.code(),
+        }
+    }
+
+    fn details(&self) -> Vec<FieldError> {
+        match self {
+            Self::Invalid(d) => d.clone(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// What a successful login returns.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoginOutput {
+    /// The bearer token; shown once.
+    pub token: String,
+    /// The user.
+    pub user_id: UserId,
+    /// The tenant logged into.
+    pub tenant_id: TenantId,
+    /// The user's role there.
+    pub role: Role,
+}
+
+/// The caller as `GET /me` shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct MeView {
+    /// The user id.
+    pub user_id: UserId,
+    /// Login email.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+    /// The tenant of this session.
+    pub tenant: TenantView,
+    /// Role in that tenant.
+    pub role: Role,
+}
+
+/// A tenant.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantView {
+    /// Id.
+    pub id: TenantId,
+    /// Login slug.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// IANA time zone.
+    pub time_zone: String,
+}

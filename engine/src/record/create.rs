@@ -1,0 +1,270 @@
+//! `create_record` (with `Idempotency-Key`) and `batch_create_records`.
+
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, TransactionTrait};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::prepare::WriteKind;
+use super::{RecordError, RecordInput, RecordView};
+use crate::Engine;
+use crate::auth::policy::{Action, require};
+use crate::ctx::Ctx;
+use crate::error::FieldError;
+use crate::ids::{FormId, RecordHistoryId, RecordId};
+use crate::meta::field_type::serial::{render_serial, serial_period};
+use crate::meta::form::LoadedForm;
+use crate::store::entity::{idempotency_key, record, record_history};
+use crate::store::{StoreError, counter, unique_violation};
+
+/// Longest accepted `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+impl Engine {
+    /// Creates one record. With an idempotency key, a repeat of the same
+    /// request returns the first result instead of creating another record.
+    ///
+    /// # Errors
+    /// `validation_failed` (details per field), `not_found` (form),
+    /// `duplicate_value` (unique field, named), `payload_too_large`,
+    /// `idempotency_key_reused`.
+    pub async fn create_record(
+        &self,
+        ctx: &Ctx,
+        form_id: FormId,
+        input: RecordInput,
+        idempotency_key: Option<String>,
+    ) -> Result<RecordView, RecordError> {
+        require(ctx, Action::WriteData)?;
+        let form = self.load_form(ctx, form_id).await?;
+        let idem = match idempotency_key {
+            Some(key) => {
+                if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+                    return Err(RecordError::Invalid(vec![FieldError::new(
+                        "Idempotency-Key",
+                        format!("must be 1 to {MAX_IDEMPOTENCY_KEY} characters"),
+                    )]));
+                }
+                let hash = request_hash(form_id, &input.data);
+                if let Some(replay) = self.replay(ctx, &key, &hash).await? {
+                    return Ok(replay);
+                }
+                Some((key, hash))
+            }
+            None => None,
+        };
+        self.check_size(&input.data)?;
+        let data = self
+            .prepare_data(ctx, &form, &Map::new(), input.data, WriteKind::Create)
+            .map_err(RecordError::Invalid)?;
+        let errs = self.check_references(ctx, &form, &data).await?;
+        if !errs.is_empty() {
+            return Err(RecordError::Invalid(errs));
+        }
+        let db = self.db();
+        let _w = db.write_lock().await;
+        let tx = db.conn().begin().await?;
+        let row = self.insert_prepared(&tx, ctx, &form, data).await?;
+        let view = super::view(&form.def, &row, Vec::new())?;
+        if let Some((key, hash)) = idem {
+            let stored = idempotency_key::ActiveModel {
+                tenant_id: Set(ctx.tenant.to_string()),
+                key: Set(key.clone()),
+                user_id: Set(ctx.actor.to_string()),
+                request_hash: Set(hash.clone()),
+                status: Set(201),
+                response: Set(serde_json::to_value(&view).map_err(|e| StoreError::Corrupt(e.to_string()))?),
+                created_at: Set(ctx.now),
+            };
+            if let Err(e) = idempotency_key::Entity::insert(stored)
+                .exec_without_returning(&tx)
+                .await
+            {
+                // A concurrent request with the same key won: answer its result.
+                if unique_violation(&e).is_some() {
+                    drop(tx);
+                    return self
+                        .replay(ctx, &key, &hash)
+                        .await?
+                        .ok_or(RecordError::IdempotencyKeyReused);
+                }
+                return Err(e.into());
+            }
+        }
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// The stored answer of an earlier request with this key, if the request
+    /// was the same.
+    async fn replay(&self, ctx: &Ctx, key: &str, hash: &str) -> Result<Option<RecordView>, RecordError> {
+        let Some(row) = idempotency_key::Entity::find_by_id((ctx.tenant.to_string(), key.to_owned()))
+            .one(self.db().conn())
+            .await?
+        else {
+            return Ok(None);
+        };
+        if row.request_hash != hash || row.user_id != ctx.actor.to_string() {
+            return Err(RecordError::IdempotencyKeyReused);
+        }
+        serde_json::from_value(row.response)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(e.to_string()).into())
+    }
+
+    /// Creates up to `max_batch` records in one transaction: all or nothing.
+    ///
+    /// # Errors
+    /// `payload_too_large` over the batch limit; `validation_failed` with
+    /// details `<index>/<field>` for every invalid item (nothing written);
+    /// `duplicate_value`.
+    pub async fn batch_create_records(
+        &self,
+        ctx: &Ctx,
+        form_id: FormId,
+        inputs: Vec<RecordInput>,
+    ) -> Result<Vec<RecordView>, RecordError> {
+        require(ctx, Action::WriteData)?;
+        let limit = self.config().max_batch;
+        if inputs.len() > limit {
+            return Err(RecordError::BatchTooLarge {
+                size: inputs.len(),
+                limit,
+            });
+        }
+        let form = self.load_form(ctx, form_id).await?;
+        let mut prepared = Vec::with_capacity(inputs.len());
+        let mut details = Vec::new();
+        let mut bad_items = 0;
+        for (i, input) in inputs.into_iter().enumerate() {
+            let result = match self.check_size(&input.data) {
+                Err(e) => Err(vec![FieldError::new("data", e.to_string())]),
+                Ok(()) => self.prepare_data(ctx, &form, &Map::new(), input.data, WriteKind::Create),
+            };
+            let result = match result {
+                Ok(data) => match self.check_references(ctx, &form, &data).await? {
+                    errs if errs.is_empty() => Ok(data),
+                    errs => Err(errs),
+                },
+                Err(errs) => Err(errs),
+            };
+            match result {
+                Ok(data) => prepared.push(data),
+                Err(errs) => {
+                    bad_items += 1;
+                    details.extend(
+                        errs.into_iter()
+                            .map(|e| FieldError::new(format!("{i}/{}", e.field), e.message)),
+                    );
+                }
+            }
+        }
+        if bad_items > 0 {
+            return Err(RecordError::BatchInvalid {
+                items: bad_items,
+                details,
+            });
+        }
+        let db = self.db();
+        let _w = db.write_lock().await;
+        let tx = db.conn().begin().await?;
+        let mut views = Vec::with_capacity(prepared.len());
+        for data in prepared {
+            let row = self.insert_prepared(&tx, ctx, &form, data).await?;
+            views.push(super::view(&form.def, &row, Vec::new())?);
+        }
+        tx.commit().await?;
+        Ok(views)
+    }
+
+    /// Inserts validated data: assigns serial numbers, writes the record and
+    /// its history row. Maps unique-index violations to the field.
+    pub(crate) async fn insert_prepared<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        ctx: &Ctx,
+        form: &LoadedForm,
+        mut data: Map<String, Value>,
+    ) -> Result<record::Model, RecordError> {
+        for f in form.def.fields.iter().filter(|f| f.kind == "serial") {
+            let pattern = f.cfg_str("pattern").unwrap_or("{seq:6}");
+            let period = serial_period(pattern, ctx.now);
+            let seq = counter::next_serial(conn, ctx.tenant, form.id, &f.key, &period).await?;
+            data.insert(f.key.clone(), Value::String(render_serial(pattern, seq, ctx.now)));
+        }
+        let id = RecordId::new();
+        let row = record::Model {
+            id: id.to_string(),
+            tenant_id: ctx.tenant.to_string(),
+            app_id: form.app_id.to_string(),
+            form_id: form.id.to_string(),
+            form_version: form.version,
+            data: Value::Object(data.clone()),
+            version: 1,
+            created_by: ctx.actor.to_string(),
+            updated_by: ctx.actor.to_string(),
+            created_at: ctx.now,
+            updated_at: ctx.now,
+            deleted_at: None,
+        };
+        let active: record::ActiveModel = row.clone().into();
+        if let Err(e) = record::Entity::insert(active).exec_without_returning(conn).await {
+            return Err(self.map_unique(form, e));
+        }
+        let changes: Map<String, Value> = data
+            .into_iter()
+            .map(|(k, v)| (k, json!({ "from": null, "to": v })))
+            .collect();
+        self.write_history(conn, ctx, form.id, &row.id, 1, "create", Value::Object(changes))
+            .await?;
+        Ok(row)
+    }
+
+    /// Turns a unique-index violation into `duplicate_value` naming the field.
+    pub(crate) fn map_unique(&self, form: &LoadedForm, e: sea_orm::DbErr) -> RecordError {
+        let Some(index) = unique_violation(&e) else {
+            return e.into();
+        };
+        let field = crate::meta::form::wanted_indexes(self.field_types(), &form.def)
+            .into_iter()
+            .find(|i| i.name(form.id) == index)
+            .map_or_else(|| index.clone(), |i| i.key);
+        RecordError::Duplicate(field)
+    }
+
+    /// Appends a history row.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn write_history<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        ctx: &Ctx,
+        form: FormId,
+        record_id: &str,
+        version: i32,
+        action: &str,
+        changes: Value,
+    ) -> Result<(), RecordError> {
+        let row = record_history::ActiveModel {
+            id: Set(RecordHistoryId::new().to_string()),
+            tenant_id: Set(ctx.tenant.to_string()),
+            form_id: Set(form.to_string()),
+            record_id: Set(record_id.to_owned()),
+            version: Set(version),
+            action: Set(action.to_owned()),
+            actor: Set(ctx.actor.to_string()),
+            at: Set(ctx.now),
+            changes: Set(changes),
+        };
+        record_history::Entity::insert(row)
+            .exec_without_returning(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A stable hash of a create request, to recognise a repeat.
+fn request_hash(form: FormId, data: &Map<String, Value>) -> String {
+    let mut h = Sha256::new();
+    h.update(form.to_string().as_bytes());
+    h.update(serde_json::to_vec(data).unwrap_or_default());
+    hex::encode(h.finalize())
+}

@@ -1,0 +1,132 @@
+//! `delete_record` (to the recycle bin), `restore_record`, `purge_record`.
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_query::Expr;
+use serde_json::json;
+
+use super::{RecordError, RecordView};
+use crate::Engine;
+use crate::auth::policy::{Action, require};
+use crate::ctx::Ctx;
+use crate::ids::{FormId, RecordId};
+use crate::store::entity::{record, record_history, record_tag};
+
+impl Engine {
+    /// Moves a record to the recycle bin.
+    ///
+    /// # Errors
+    /// `not_found`; `version_mismatch` when `expected_version` is stale.
+    pub async fn delete_record(
+        &self,
+        ctx: &Ctx,
+        form_id: FormId,
+        id: RecordId,
+        expected_version: Option<i32>,
+    ) -> Result<(), RecordError> {
+        require(ctx, Action::WriteData)?;
+        self.load_form(ctx, form_id).await?;
+        let row = self.record_row(ctx, form_id, id, false).await?;
+        if let Some(expected) = expected_version
+            && expected != row.version
+        {
+            return Err(RecordError::VersionMismatch {
+                expected,
+                actual: row.version,
+            });
+        }
+        self.set_deleted(ctx, form_id, &row, true).await
+    }
+
+    /// Brings a record back from the recycle bin.
+    ///
+    /// # Errors
+    /// `not_found` when it is not in the bin; `duplicate_value` when a live
+    /// record took its unique value meanwhile.
+    pub async fn restore_record(
+        &self,
+        ctx: &Ctx,
+        form_id: FormId,
+        id: RecordId,
+    ) -> Result<RecordView, RecordError> {
+        require(ctx, Action::WriteData)?;
+        let form = self.load_form(ctx, form_id).await?;
+        let row = self.record_row(ctx, form_id, id, true).await?;
+        self.set_deleted(ctx, form_id, &row, false)
+            .await
+            .map_err(|e| match e {
+                RecordError::Store(crate::store::StoreError::Db(db)) => self.map_unique(&form, db),
+                other => other,
+            })?;
+        self.get_record(ctx, form_id, id).await
+    }
+
+    async fn set_deleted(
+        &self,
+        ctx: &Ctx,
+        form_id: FormId,
+        row: &record::Model,
+        deleted: bool,
+    ) -> Result<(), RecordError> {
+        let version = row.version + 1;
+        let db = self.db();
+        let _w = db.write_lock().await;
+        let tx = db.conn().begin().await?;
+        let result = record::Entity::update_many()
+            .col_expr(record::Column::DeletedAt, Expr::val(deleted.then_some(ctx.now)))
+            .col_expr(record::Column::Version, Expr::val(version))
+            .col_expr(record::Column::UpdatedAt, Expr::val(ctx.now))
+            .col_expr(record::Column::UpdatedBy, Expr::val(ctx.actor.to_string()))
+            .filter(record::Column::TenantId.eq(ctx.tenant.to_string()))
+            .filter(record::Column::Id.eq(row.id.clone()))
+            .filter(record::Column::Version.eq(row.version))
+            .exec(&tx)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(RecordError::VersionMismatch {
+                expected: row.version,
+                actual: row.version + 1,
+            });
+        }
+        let action = if deleted { "delete" } else { "restore" };
+        self.write_history(&tx, ctx, form_id, &row.id, version, action, json!({}))
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes a record from the recycle bin for good, with its history and
+    /// tags.
+    ///
+    /// # Errors
+    /// `not_found`; `conflict` when the record is live (delete it first);
+    /// `forbidden` for members.
+    pub async fn purge_record(&self, ctx: &Ctx, form_id: FormId, id: RecordId) -> Result<(), RecordError> {
+        require(ctx, Action::PurgeData)?;
+        self.load_form(ctx, form_id).await?;
+        if self.record_row(ctx, form_id, id, false).await.is_ok() {
+            return Err(RecordError::NotDeleted(id.to_string()));
+        }
+        let row = self.record_row(ctx, form_id, id, true).await?;
+        let tenant = ctx.tenant.to_string();
+        let db = self.db();
+        let _w = db.write_lock().await;
+        let tx = db.conn().begin().await?;
+        record_tag::Entity::delete_many()
+            .filter(record_tag::Column::TenantId.eq(tenant.clone()))
+            .filter(record_tag::Column::RecordId.eq(row.id.clone()))
+            .exec(&tx)
+            .await?;
+        record_history::Entity::delete_many()
+            .filter(record_history::Column::TenantId.eq(tenant.clone()))
+            .filter(record_history::Column::RecordId.eq(row.id.clone()))
+            .exec(&tx)
+            .await?;
+        record::Entity::delete_many()
+            .filter(record::Column::TenantId.eq(tenant))
+            .filter(record::Column::Id.eq(row.id))
+            .exec(&tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,98 @@
+//! Attaching and detaching tags on records.
+
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use serde_json::json;
+
+use super::{RecordError, RecordView};
+use crate::Engine;
+use crate::auth::policy::{Action, require};
+use crate::ctx::Ctx;
+use crate::ids::{FormId, RecordId};
+use crate::store::entity::record_tag;
+
+impl Engine {
+    /// Attaches a tag (by name or id) to a record; attaching twice is a no-op.
+    ///
+    /// # Errors
+    /// `not_found` for the record or tag.
+    pub async fn add_record_tag(
+        &self,
+        ctx: &Ctx,
+        form_id: FormId,
+        id: RecordId,
+        tag: &str,
+    ) -> Result<RecordView, RecordError> {
+        self.set_record_tag(ctx, form_id, id, tag, true).await
+    }
+
+    /// Detaches a tag from a record; detaching an absent tag is a no-op.
+    ///
+    /// # Errors
+    /// `not_found` for the record or tag.
+    pub async fn remove_record_tag(
+        &self,
+        ctx: &Ctx,
+        form_id: FormId,
+        id: RecordId,
+        tag: &str,
+    ) -> Result<RecordView, RecordError> {
+        self.set_record_tag(ctx, form_id, id, tag, false).await
+    }
+
+    async fn set_record_tag(
+        &self,
+        ctx: &Ctx,
+        form_id: FormId,
+        id: RecordId,
+        tag: &str,
+        attach: bool,
+    ) -> Result<RecordView, RecordError> {
+        require(ctx, Action::WriteData)?;
+        self.load_form(ctx, form_id).await?;
+        let row = self.record_row(ctx, form_id, id, false).await?;
+        let tag = self.find_tag(ctx, tag).await?;
+        let existing = record_tag::Entity::find_by_id((row.id.clone(), tag.id.clone()))
+            .one(self.db().conn())
+            .await?;
+        if existing.is_some() != attach {
+            let db = self.db();
+            let _w = db.write_lock().await;
+            let tx = db.conn().begin().await?;
+            if attach {
+                let link = record_tag::ActiveModel {
+                    record_id: Set(row.id.clone()),
+                    tag_id: Set(tag.id.clone()),
+                    tenant_id: Set(ctx.tenant.to_string()),
+                    created_at: Set(ctx.now),
+                };
+                record_tag::Entity::insert(link)
+                    .exec_without_returning(&tx)
+                    .await?;
+            } else {
+                record_tag::Entity::delete_many()
+                    .filter(record_tag::Column::TenantId.eq(ctx.tenant.to_string()))
+                    .filter(record_tag::Column::RecordId.eq(row.id.clone()))
+                    .filter(record_tag::Column::TagId.eq(tag.id.clone()))
+                    .exec(&tx)
+                    .await?;
+            }
+            let (action, change) = if attach {
+                ("tag", json!({"added": tag.name}))
+            } else {
+                ("untag", json!({"removed": tag.name}))
+            };
+            self.write_history(
+                &tx,
+                ctx,
+                form_id,
+                &row.id,
+                row.version,
+                action,
+                json!({ "_tags": change }),
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        self.get_record(ctx, form_id, id).await
+    }
+}

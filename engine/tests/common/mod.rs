@@ -1,0 +1,114 @@
+//! Test databases: a fresh, migrated SQLite in memory, and a fresh
+//! PostgreSQL database per test (created through `FORMWORK_TEST_PG`, default
+//! the local server, and dropped afterwards).
+
+#![allow(dead_code)]
+
+use engine::ctx::{Ctx, Role};
+use engine::{Engine, EngineConfig};
+use sea_orm::{ConnectionTrait, Database};
+
+/// The base URL used to create per-test Postgres databases.
+pub fn pg_base() -> String {
+    std::env::var("FORMWORK_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// True when Postgres tests must run (CI sets this).
+pub fn pg_required() -> bool {
+    std::env::var("FORMWORK_REQUIRE_PG").is_ok_and(|v| v == "1")
+}
+
+/// A database for one test; drops the Postgres database on `cleanup`.
+pub struct TestDb {
+    pub engine: Engine,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> Self {
+        let engine = Engine::open("sqlite::memory:", EngineConfig::default())
+            .await
+            .expect("open sqlite");
+        Self {
+            engine,
+            pg_name: None,
+        }
+    }
+
+    /// `None` when Postgres is unreachable and not required.
+    pub async fn postgres() -> Option<Self> {
+        let base = pg_base();
+        let admin = match Database::connect(&base).await {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(
+                    !pg_required(),
+                    "FORMWORK_REQUIRE_PG=1 but Postgres at {base} is unreachable: {e}"
+                );
+                eprintln!("skipping the Postgres variant: {e}");
+                return None;
+            }
+        };
+        let name = format!("fw_t_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create database");
+        let url = match base.rfind('/') {
+            Some(i) => format!("{}/{name}", &base[..i]),
+            None => panic!("bad FORMWORK_TEST_PG"),
+        };
+        let engine = Engine::open(&url, EngineConfig::default())
+            .await
+            .expect("open postgres");
+        Some(Self {
+            engine,
+            pg_name: Some(name),
+        })
+    }
+
+    pub async fn cleanup(self) {
+        if let Some(name) = self.pg_name {
+            drop(self.engine);
+            if let Ok(admin) = Database::connect(&pg_base()).await {
+                let _ = admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            }
+        }
+    }
+
+    /// A fresh tenant with an owner; returns the owner's context.
+    pub async fn tenant(&self, slug: &str) -> Ctx {
+        let (tenant, user) = self
+            .engine
+            .create_tenant_with_owner(slug, slug, &format!("owner@{slug}.test"), "password123")
+            .await
+            .expect("tenant");
+        Ctx::new(tenant, user, Role::Owner)
+    }
+}
+
+/// Runs a test body on SQLite and, where reachable, on Postgres.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                let db = common::TestDb::sqlite().await;
+                ($body)(&db).await;
+                db.cleanup().await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                let Some(db) = common::TestDb::postgres().await else {
+                    return;
+                };
+                ($body)(&db).await;
+                db.cleanup().await;
+            }
+        }
+    };
+}
