@@ -35,9 +35,9 @@ impl sea_query::Iden for DoubleType {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct DateType;
+struct TimestampType;
 
-impl sea_query::Iden for DateType {
+impl sea_query::Iden for TimestampType {
     fn unquoted(&self) -> &str {
         "TIMESTAMP"
     }
@@ -101,11 +101,97 @@ fn bucket_expr(backend: Backend, f: &ResolvedField, bucket: Bucket) -> Expr {
             .arg(
                 Func::cust(Alias::new("date_trunc"))
                     .arg(constant("week"))
-                    .arg(Func::cast_as(day, DateType)),
+                    .arg(Func::cast_as(day, TimestampType)),
             )
             .arg(constant("YYYY-MM-DD"))
             .into(),
     }
+}
+
+/// A group-by column: the (bucketed) value and how to read it back.
+fn group_column(
+    backend: Backend,
+    f: &ResolvedField,
+    bucket: Option<Bucket>,
+    path: &str,
+) -> Result<(Expr, Read), QueryError> {
+    let is_time = matches!(
+        f.kind,
+        ValueKind::Date | ValueKind::DateTime | ValueKind::Timestamp
+    );
+    Ok(match bucket {
+        Some(_) if !is_time => {
+            return Err(QueryError::invalid(
+                path.to_owned(),
+                format!(
+                    "a bucket applies only to date and datetime fields, not `{}` ({})",
+                    f.name, f.label
+                ),
+            ));
+        }
+        Some(bucket) => (bucket_expr(backend, f, bucket), Read::Text),
+        None => match f.kind {
+            ValueKind::Timestamp => {
+                return Err(QueryError::invalid(
+                    path.to_owned(),
+                    format!("group by `{}` needs a `bucket` (day, week or month)", f.name),
+                ));
+            }
+            ValueKind::Array => {
+                return Err(QueryError::invalid(
+                    path.to_owned(),
+                    format!("cannot group by field `{}` ({})", f.name, f.label),
+                ));
+            }
+            ValueKind::Numeric => (Func::cast_as(f.expr(backend), DoubleType).into(), Read::Number),
+            ValueKind::Bool => (f.expr(backend), Read::Bool),
+            ValueKind::Text | ValueKind::Date | ValueKind::DateTime => (f.expr(backend), Read::Text),
+        },
+    })
+}
+
+/// A metric column: the aggregate and how to read it back.
+fn metric_column(
+    backend: Backend,
+    op: MetricOp,
+    field: Option<ResolvedField>,
+    path: &str,
+) -> Result<(Expr, Read), QueryError> {
+    Ok(match (op, field) {
+        (MetricOp::Count, None) => (Expr::col(sea_query::Asterisk).count(), Read::Integer),
+        (MetricOp::Count, Some(f)) => (f.expr(backend).count(), Read::Integer),
+        (op, Some(f)) if f.kind == ValueKind::Numeric => {
+            let x = f.expr(backend);
+            let agg = match op {
+                MetricOp::Sum => x.sum(),
+                MetricOp::Avg => Func::avg(x).into(),
+                MetricOp::Min => x.min(),
+                _ => x.max(),
+            };
+            (Func::cast_as(agg, DoubleType).into(), Read::Number)
+        }
+        (op @ (MetricOp::Min | MetricOp::Max), Some(f))
+            if matches!(f.kind, ValueKind::Text | ValueKind::Date | ValueKind::DateTime) =>
+        {
+            let x = f.expr(backend);
+            let agg = if op == MetricOp::Min { x.min() } else { x.max() };
+            (agg, Read::Text)
+        }
+        (op, Some(f)) => {
+            return Err(QueryError::invalid(
+                path,
+                format!(
+                    "metric `{}` does not apply to field `{}` ({})",
+                    op.as_str(),
+                    f.name,
+                    f.label
+                ),
+            ));
+        }
+        (_, None) => {
+            return Err(QueryError::invalid(path, "metric needs a `field`"));
+        }
+    })
 }
 
 /// Builds the aggregate statement.
@@ -162,39 +248,7 @@ pub fn plan_aggregate(
                 format!("field `{}` appears twice in group_by", f.name),
             ));
         }
-        let is_time = matches!(
-            f.kind,
-            ValueKind::Date | ValueKind::DateTime | ValueKind::Timestamp
-        );
-        let (expr, read) = match g.bucket {
-            Some(_) if !is_time => {
-                return Err(QueryError::invalid(
-                    path,
-                    format!(
-                        "a bucket applies only to date and datetime fields, not `{}` ({})",
-                        f.name, f.label
-                    ),
-                ));
-            }
-            Some(bucket) => (bucket_expr(backend, &f, bucket), Read::Text),
-            None => match f.kind {
-                ValueKind::Timestamp => {
-                    return Err(QueryError::invalid(
-                        path,
-                        format!("group by `{}` needs a `bucket` (day, week or month)", f.name),
-                    ));
-                }
-                ValueKind::Array => {
-                    return Err(QueryError::invalid(
-                        path,
-                        format!("cannot group by field `{}` ({})", f.name, f.label),
-                    ));
-                }
-                ValueKind::Numeric => (Func::cast_as(f.expr(backend), DoubleType).into(), Read::Number),
-                ValueKind::Bool => (f.expr(backend), Read::Bool),
-                ValueKind::Text | ValueKind::Date | ValueKind::DateTime => (f.expr(backend), Read::Text),
-            },
-        };
+        let (expr, read) = group_column(backend, &f, g.bucket, &path)?;
         select.expr_as(expr, Alias::new(format!("g{i}")));
         keys.push((f.name.clone(), read));
     }
@@ -224,41 +278,7 @@ pub fn plan_aggregate(
                 ));
             }
         };
-        let (expr, read): (Expr, Read) = match (m.op, field) {
-            (MetricOp::Count, None) => (Expr::col(sea_query::Asterisk).count(), Read::Integer),
-            (MetricOp::Count, Some(f)) => (f.expr(backend).count(), Read::Integer),
-            (op, Some(f)) if f.kind == ValueKind::Numeric => {
-                let x = f.expr(backend);
-                let agg = match op {
-                    MetricOp::Sum => x.sum(),
-                    MetricOp::Avg => Func::avg(x).into(),
-                    MetricOp::Min => x.min(),
-                    _ => x.max(),
-                };
-                (Func::cast_as(agg, DoubleType).into(), Read::Number)
-            }
-            (op @ (MetricOp::Min | MetricOp::Max), Some(f))
-                if matches!(f.kind, ValueKind::Text | ValueKind::Date | ValueKind::DateTime) =>
-            {
-                let x = f.expr(backend);
-                let agg = if op == MetricOp::Min { x.min() } else { x.max() };
-                (agg, Read::Text)
-            }
-            (op, Some(f)) => {
-                return Err(QueryError::invalid(
-                    path,
-                    format!(
-                        "metric `{}` does not apply to field `{}` ({})",
-                        op.as_str(),
-                        f.name,
-                        f.label
-                    ),
-                ));
-            }
-            (_, None) => {
-                return Err(QueryError::invalid(path, "metric needs a `field`"));
-            }
-        };
+        let (expr, read) = metric_column(backend, m.op, field, &path)?;
         select.expr_as(expr, Alias::new(format!("m{i}")));
         metrics.push((name, read));
     }
