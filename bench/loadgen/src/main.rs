@@ -7,7 +7,6 @@
 
 #![allow(clippy::print_stdout, clippy::indexing_slicing)] // a command-line report over fixed arrays
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -20,6 +19,7 @@ const PAGE_SAMPLES: usize = 200;
 
 fn row(i: usize) -> Value {
     let tiers = ["VIP", "高潜力", "普通", "流失风险", "沉睡"];
+    let cities = ["上海", "北京", "深圳", "杭州"];
     json!({
         "name": format!("客户 {i:06}"),
         "email": format!("c{i}@example.com"),
@@ -27,7 +27,7 @@ fn row(i: usize) -> Value {
         "tier": tiers[i % tiers.len()],
         "total_spent": ((i * 7919) % 100_000) as f64 / 10.0,
         "orders": (i % 37) as i64,
-        "city": ["上海", "北京", "深圳", "杭州"][i % 4],
+        "city": cities[i % cities.len()],
         "birthday": format!("19{:02}-{:02}-{:02}", 60 + i % 40, 1 + i % 12, 1 + i % 28),
         "vip": i % 3 == 0,
         "note": "常规客户，季度回访；偏好线上沟通。",
