@@ -190,8 +190,9 @@ impl Sandbox {
     /// variables `record` and `now`; any other free variable is an error.
     ///
     /// # Errors
-    /// [`ScriptError::Compile`] with the position, or [`ScriptError::Limit`]
-    /// for an expression nested too deep or a literal too large.
+    /// [`ScriptError::Compile`] (`script_compile`) with the position, or
+    /// [`ScriptError::Limit`] (`script_limit`) for an expression nested too
+    /// deep or a literal too large.
     pub fn compile(&self, src: &str) -> Result<Arc<AST>, ScriptError> {
         if let Some(ast) = self.cache.read().unwrap_or_else(PoisonError::into_inner).get(src) {
             return Ok(Arc::clone(ast));
@@ -229,8 +230,9 @@ impl Sandbox {
     /// UTC); its last value is returned as JSON (`()` → null).
     ///
     /// # Errors
-    /// [`ScriptError::Compile`], [`ScriptError::Runtime`] (with position) or
-    /// [`ScriptError::Limit`] (operations, call depth, sizes, wall clock).
+    /// [`ScriptError::Compile`] (`script_compile`), [`ScriptError::Runtime`]
+    /// (`script_runtime`, with position) or [`ScriptError::Limit`]
+    /// (`script_limit`: operations, call depth, sizes, wall clock).
     pub fn eval_expr(
         &self,
         src: &str,

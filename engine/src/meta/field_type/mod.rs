@@ -293,8 +293,9 @@ pub(crate) fn parse_number_text(text: &str) -> Option<f64> {
     } else if let Some(rest) = s.strip_prefix('+') {
         s = rest;
     }
-    let s = s.trim_start_matches(|c: char| c.is_alphabetic() || "¥￥$€£₩₹".contains(c));
-    let s = s.trim_end_matches(|c: char| c.is_alphabetic() || "¥￥$€£₩₹元".contains(c));
+    let s = strip_currency_code(s.trim_start_matches(|c: char| "¥￥$€£₩₹".contains(c)), true);
+    let s = strip_currency_code(s.trim_end_matches(|c: char| "¥￥$€£₩₹元".contains(c)), false);
+    let s = s.trim_start_matches(|c: char| "¥￥$€£₩₹".contains(c));
     if s.is_empty()
         || !s
             .chars()
@@ -304,6 +305,27 @@ pub(crate) fn parse_number_text(text: &str) -> Option<f64> {
     }
     let x: f64 = s.parse().ok()?;
     x.is_finite().then_some(if negative { -x } else { x })
+}
+
+/// Strips one three-letter upper-case currency code (`USD`, `CNY`, `RMB`)
+/// from the start or the end.
+fn strip_currency_code(s: &str, at_start: bool) -> &str {
+    let is_code = |c: &str| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase());
+    if at_start {
+        match s.get(..3) {
+            Some(code) if is_code(code) => s.get(3..).unwrap_or_default(),
+            _ => s,
+        }
+    } else {
+        match s
+            .len()
+            .checked_sub(3)
+            .and_then(|i| s.get(i..).map(|code| (i, code)))
+        {
+            Some((i, code)) if is_code(code) => s.get(..i).unwrap_or_default(),
+            _ => s,
+        }
+    }
 }
 
 /// Parses a date as typed in a spreadsheet: `2026-11-23`, `2026/11/23`,
@@ -577,6 +599,11 @@ mod tests {
         assert_eq!(parse_number_text("(12)"), Some(-12.0));
         assert_eq!(parse_number_text("1e3"), Some(1000.0));
         assert_eq!(parse_number_text("12abc34"), None);
+        assert_eq!(parse_number_text("abc123"), None);
+        assert_eq!(parse_number_text("12 USD"), Some(12.0));
+        assert_eq!(parse_number_text("RMB 1,000"), Some(1000.0));
+        assert_eq!(parse_number_text("100元"), Some(100.0));
+        assert_eq!(parse_number_text("12%"), None);
         assert_eq!(parse_number_text(""), None);
         assert_eq!(json_number(3.0), json!(3));
         assert_eq!(json_number(f64::NAN), Value::Null);
