@@ -642,6 +642,34 @@ async fn default_order_scope_and_recycle_bin() {
             .unwrap();
         assert_eq!(names(&bin), v(&["Zed"]));
         assert_eq!(bin.total, Some(1));
+        // Most recently deleted first, paged by cursor, ties by `_id`.
+        for (name, days) in [("Y1", 3), ("Y2", 0), ("Y3", 3)] {
+            let deleted = now() - Duration::days(days);
+            insert_record(
+                &f.db,
+                f.tenant,
+                f.form,
+                json!({"name": name}),
+                now(),
+                Some(deleted),
+            )
+            .await;
+        }
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut req = json!({"limit": 1});
+            if let Some(c) = &cursor {
+                req["cursor"] = json!(c);
+            }
+            let page = f.list_scope(req, RecordScope::Deleted).await.unwrap();
+            seen.extend(names(&page));
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(seen, v(&["Y2", "Zed", "Y1", "Y3"]));
         let page = f
             .list(json!({"filter": {"field": "tier", "op": "eq", "value": "VIP"}, "limit": 1, "total": true}))
             .await
@@ -1091,6 +1119,25 @@ async fn errors_name_the_problem() {
         let err = serde_json::from_value::<QueryRequest>(req.clone()).unwrap_err();
         assert!(err.to_string().contains(message), "{req}: {err}");
     }
+    // `from_json` keeps the path.
+    let err = QueryRequest::from_json(
+        &json!({"filter": {"or": [{"tag": "a"}, {"field": "x", "op": "near", "value": 1}]}}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        invalid(&err),
+        ("x".to_owned(), "unknown op `near` in filter".to_owned())
+    );
+    let err = QueryRequest::from_json(&json!({"filter": {"and": [{"nor": []}]}})).unwrap_err();
+    assert_eq!(invalid(&err).0, "filter/and/0");
+    let err = QueryRequest::from_json(&json!({"limit": "ten"})).unwrap_err();
+    assert_eq!(invalid(&err).0, "request");
+    let err = AggregateRequest::from_json(&json!({"metrics": [{"op": "median"}]})).unwrap_err();
+    assert_eq!(invalid(&err).0, "request");
+    let ok = QueryRequest::from_json(&json!({"filter": {"tag": "VIP"}, "limit": 5})).unwrap();
+    assert_eq!(ok.filter, Some(engine::query::Filter::Tag("VIP".into())));
+    assert_eq!(ok.limit, Some(5));
+
     // A filter built in code is checked by the compiler too.
     let deep = (0..17).fold(engine::query::Filter::Tag("VIP".into()), |acc, _| {
         engine::query::Filter::Not(Box::new(acc))

@@ -57,6 +57,45 @@ pub struct QueryRequest {
     pub total: bool,
 }
 
+/// Parses a request object, keeping the filter's JSON paths in errors
+/// (plain serde would flatten them into one message).
+fn request_from_json<T: serde::de::DeserializeOwned>(
+    value: &Value,
+) -> Result<(T, Option<Filter>), QueryError> {
+    let mut value = value.clone();
+    let filter = match value.as_object_mut().and_then(|o| o.remove("filter")) {
+        None | Some(Value::Null) => None,
+        Some(f) => Some(Filter::from_json(&f)?),
+    };
+    let req = serde_json::from_value(value).map_err(|e| invalid("request", e.to_string()))?;
+    Ok((req, filter))
+}
+
+impl QueryRequest {
+    /// Parses a request from JSON with `invalid_query` errors that name the
+    /// filter path (`filter/and/2`) of the problem.
+    ///
+    /// # Errors
+    /// `invalid_query` for an unknown key, a wrong type or a malformed filter.
+    pub fn from_json(value: &Value) -> Result<Self, QueryError> {
+        let (mut req, filter): (Self, _) = request_from_json(value)?;
+        req.filter = filter;
+        Ok(req)
+    }
+}
+
+impl AggregateRequest {
+    /// Parses a request from JSON; see [`QueryRequest::from_json`].
+    ///
+    /// # Errors
+    /// `invalid_query` for an unknown key, a wrong type or a malformed filter.
+    pub fn from_json(value: &Value) -> Result<Self, QueryError> {
+        let (mut req, filter): (Self, _) = request_from_json(value)?;
+        req.filter = filter;
+        Ok(req)
+    }
+}
+
 /// A filter tree.
 ///
 /// JSON: `{"and":[...]}`, `{"or":[...]}`, `{"not":{...}}`,
