@@ -1,7 +1,10 @@
 //! Login, token authentication, logout and `me`.
 
-use chrono::{Duration, Utc};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, JoinType, QueryFilter, QuerySelect,
+    RelationTrait,
+};
 use sha2::{Digest, Sha256};
 
 use super::{AuthError, LoginOutput, MeView};
@@ -16,6 +19,18 @@ pub const SESSION_DAYS: i64 = 30;
 /// `last_used_at` is written at most this often per token, so reads do not
 /// turn into writes.
 const LAST_USED_GRANULARITY_SECS: i64 = 60;
+
+/// Token id, tenant, user, revoked, expires, last used, user deactivated, role.
+type TokenRow = (
+    String,
+    String,
+    String,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    String,
+);
 
 /// SHA-256 of a token, as stored.
 #[must_use]
@@ -113,33 +128,33 @@ impl Engine {
     pub async fn authenticate(&self, token: &str) -> Result<Ctx, AuthError> {
         let conn = self.db().conn();
         let now = Utc::now();
-        let row = token::Entity::find()
+        // One round trip: the token, its user and the user's membership.
+        let found: Option<TokenRow> = token::Entity::find()
+            .select_only()
+            .column(token::Column::Id)
+            .column(token::Column::TenantId)
+            .column(token::Column::UserId)
+            .column(token::Column::RevokedAt)
+            .column(token::Column::ExpiresAt)
+            .column(token::Column::LastUsedAt)
+            .column(user::Column::DeactivatedAt)
+            .column(membership::Column::Role)
+            .join(JoinType::InnerJoin, token::Relation::User.def())
+            .join(JoinType::InnerJoin, token::Relation::Membership.def())
             .filter(token::Column::TokenHash.eq(token_hash(token)))
+            .into_tuple()
             .one(conn)
-            .await?
-            .ok_or(AuthError::InvalidToken)?;
-        if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= now) {
+            .await?;
+        let (id, tenant_id, user_id, revoked_at, expires_at, last_used_at, deactivated_at, role) =
+            found.ok_or(AuthError::InvalidToken)?;
+        if revoked_at.is_some() || expires_at.is_some_and(|e| e <= now) || deactivated_at.is_some() {
             return Err(AuthError::InvalidToken);
         }
-        let user = user::Entity::find_by_id(row.user_id.clone())
-            .one(conn)
-            .await?
-            .ok_or(AuthError::InvalidToken)?;
-        if user.deactivated_at.is_some() {
-            return Err(AuthError::InvalidToken);
-        }
-        let member = membership::Entity::find_by_id((row.tenant_id.clone(), row.user_id.clone()))
-            .one(conn)
-            .await?
-            .ok_or(AuthError::InvalidToken)?;
-        let role = Role::parse(&member.role).ok_or(AuthError::InvalidToken)?;
-        if row
-            .last_used_at
-            .is_none_or(|t| (now - t).num_seconds() >= LAST_USED_GRANULARITY_SECS)
-        {
+        let role = Role::parse(&role).ok_or(AuthError::InvalidToken)?;
+        if last_used_at.is_none_or(|t| (now - t).num_seconds() >= LAST_USED_GRANULARITY_SECS) {
             let _w = self.db().write_lock().await;
             token::ActiveModel {
-                id: Set(row.id.clone()),
+                id: Set(id),
                 last_used_at: Set(Some(now)),
                 ..Default::default()
             }
@@ -147,8 +162,8 @@ impl Engine {
             .await?;
         }
         Ok(Ctx {
-            tenant: parse_id(&row.tenant_id)?,
-            actor: parse_id(&row.user_id)?,
+            tenant: parse_id(&tenant_id)?,
+            actor: parse_id(&user_id)?,
             role,
             now,
         })

@@ -20,8 +20,31 @@ pub struct Model {
     pub revoked_at: Option<DateTimeUtc>,
 }
 
-/// No relations are declared: joins are written in the repositories.
-#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+/// A token belongs to a user and, through its tenant, to a membership.
+#[derive(Copy, Clone, Debug, EnumIter)]
+pub enum Relation {
+    /// The token's user.
+    User,
+    /// The user's membership in the token's tenant.
+    Membership,
+}
+
+impl RelationTrait for Relation {
+    fn def(&self) -> RelationDef {
+        match self {
+            Self::User => Entity::belongs_to(super::user::Entity)
+                .from(Column::UserId)
+                .to(super::user::Column::Id)
+                .into(),
+            Self::Membership => Entity::belongs_to(super::membership::Entity)
+                .from((Column::TenantId, Column::UserId))
+                .to((
+                    super::membership::Column::TenantId,
+                    super::membership::Column::UserId,
+                ))
+                .into(),
+        }
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}
