@@ -110,9 +110,9 @@ pub fn wanted_indexes(types: &FieldTypes, def: &FormDef) -> Vec<FieldIndex> {
         .filter(|f| f.unique || f.indexed)
         .filter_map(|f| {
             let t = types.get(&f.kind).ok()?;
-            t.is_indexable().then(|| FieldIndex {
+            t.is_indexable_for(f).then(|| FieldIndex {
                 key: f.key.clone(),
-                cast: t.sql_cast(),
+                cast: t.sql_cast_for(f),
                 purpose: if f.unique {
                     IndexPurpose::Unique
                 } else {
