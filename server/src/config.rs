@@ -89,3 +89,32 @@ pub struct Config {
     pub workers: usize,
 }
 
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::ENV_VARS;
+    use crate::cli::Cli;
+
+    const README: &str = include_str!("../../README.md");
+
+    #[test]
+    fn readme_documents_every_env_var() {
+        for (var, _) in ENV_VARS {
+            assert!(README.contains(&format!("`{var}`")), "README lacks `{var}`");
+        }
+    }
+
+    #[test]
+    fn every_env_var_is_a_flag() {
+        let cmd = Cli::command();
+        let envs: Vec<String> = cmd
+            .get_arguments()
+            .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+            .collect();
+        for (var, _) in ENV_VARS {
+            assert!(envs.iter().any(|e| e == var), "no flag reads {var}");
+        }
+        cmd.debug_assert();
+    }
+}

@@ -35,12 +35,22 @@ impl ApiError {
         if code == ErrorCode::Internal {
             return Self::internal(message);
         }
-        Self { code, message, details: Vec::new(), cause: None }
+        Self {
+            code,
+            message,
+            details: Vec::new(),
+            cause: None,
+        }
     }
 
     /// An internal error; `cause` is logged, never sent.
     pub fn internal(cause: impl Into<String>) -> Self {
-        Self { code: ErrorCode::Internal, message: String::new(), details: Vec::new(), cause: Some(cause.into()) }
+        Self {
+            code: ErrorCode::Internal,
+            message: String::new(),
+            details: Vec::new(),
+            cause: Some(cause.into()),
+        }
     }
 
     /// Adds field details.
@@ -87,7 +97,12 @@ impl<E: HasCode + fmt::Display> From<E> for ApiError {
     fn from(e: E) -> Self {
         match e.code() {
             ErrorCode::Internal => Self::internal(e.to_string()),
-            code => Self { code, message: e.to_string(), details: e.details(), cause: None },
+            code => Self {
+                code,
+                message: e.to_string(),
+                details: e.details(),
+                cause: None,
+            },
         }
     }
 }
@@ -145,12 +160,21 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let internal;
         let message = if self.code == ErrorCode::Internal {
-            internal = format!("internal error (request {})", request_id::current().unwrap_or_default());
+            internal = format!(
+                "internal error (request {})",
+                request_id::current().unwrap_or_default()
+            );
             internal.as_str()
         } else {
             self.message.as_str()
         };
-        let body = Body { error: Inner { code: self.code.as_str(), message, details: &self.details } };
+        let body = Body {
+            error: Inner {
+                code: self.code.as_str(),
+                message,
+                details: &self.details,
+            },
+        };
         HttpResponse::build(self.status_code()).json(body)
     }
 }
@@ -170,8 +194,9 @@ pub fn json_error(err: JsonPayloadError, req: &HttpRequest) -> actix_web::Error 
             ApiError::payload_too_large(format!("the request body is over the limit of {limit} bytes"))
         }
         JsonPayloadError::ContentType => {
-            let mut res = ApiError::bad_request("the request body must be JSON: send `Content-Type: application/json`")
-                .error_response();
+            let mut res =
+                ApiError::bad_request("the request body must be JSON: send `Content-Type: application/json`")
+                    .error_response();
             *res.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
             return actix_web::error::InternalError::from_response(err, res).into();
         }
@@ -181,7 +206,9 @@ pub fn json_error(err: JsonPayloadError, req: &HttpRequest) -> actix_web::Error 
         JsonPayloadError::Deserialize(e) if e.is_data() => {
             ApiError::bad_request(format!("the request body has the wrong shape: {e}"))
         }
-        JsonPayloadError::Deserialize(e) => ApiError::bad_request(format!("the request body is not valid JSON: {e}")),
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
+        }
         JsonPayloadError::Payload(p) => payload_api_error(p),
         other => ApiError::bad_request(format!("the request body could not be read: {other}")),
     };

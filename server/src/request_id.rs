@@ -32,7 +32,9 @@ pub fn current() -> Option<String> {
 fn is_sane(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 /// Middleware: assigns the id, logs the request and internal causes.
@@ -51,9 +53,17 @@ pub async fn middleware(
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
     let started = Instant::now();
-    let mut res = REQUEST_ID.scope(id.clone(), next.call(req)).instrument(span.clone()).await?;
+    let mut res = REQUEST_ID
+        .scope(id.clone(), next.call(req))
+        .instrument(span.clone())
+        .await?;
     let _enter = span.enter();
-    if let Some(cause) = res.response().error().and_then(|e| e.as_error::<ApiError>()).and_then(ApiError::cause) {
+    if let Some(cause) = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<ApiError>())
+        .and_then(ApiError::cause)
+    {
         tracing::error!(request_id = %id, cause, "internal error");
     }
     tracing::info!(

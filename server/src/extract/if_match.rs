@@ -25,7 +25,9 @@ pub fn parse(value: &str) -> Result<i32, ApiError> {
         .ok()
         .filter(|n| *n >= 0)
         .ok_or_else(|| {
-            ApiError::bad_request(format!("`If-Match` must be a record version such as `\"3\"`, not `{value}`"))
+            ApiError::bad_request(format!(
+                "`If-Match` must be a record version such as `\"3\"`, not `{value}`"
+            ))
         })
 }
 

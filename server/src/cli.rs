@@ -1,0 +1,176 @@
+//! The `formwork` command line: `serve` (the default), `migrate` and
+//! `admin create`. `anyhow` is used here and in `main.rs` only.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use engine::{Engine, EngineConfig};
+use tracing_subscriber::EnvFilter;
+
+use crate::app::{self, AppState};
+use crate::config::{Config, LogFormat};
+
+/// Formwork: multi-tenant forms, records and workflows.
+#[derive(Debug, Parser)]
+#[command(name = "formwork", version, about)]
+pub struct Cli {
+    /// Settings shared by every command.
+    #[command(flatten)]
+    pub config: Config,
+    /// What to do; `serve` when absent.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// A subcommand.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (migrates the database first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Administration.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `formwork admin ...`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a tenant and its owner.
+    Create {
+        /// Tenant slug (lower-case letters, digits, dashes); used to log in.
+        #[arg(long)]
+        tenant: String,
+        /// Owner's email.
+        #[arg(long)]
+        email: String,
+        /// Owner's password (at least 8 characters).
+        #[arg(long)]
+        password: String,
+        /// Tenant display name (defaults to the slug).
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+}
+
+/// Sets up structured logging to stderr.
+///
+/// # Errors
+/// When the filter does not parse.
+pub fn init_logging(cfg: &Config) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(&cfg.log).with_context(|| format!("invalid log filter `{}`", cfg.log))?;
+    let is_tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(is_tty);
+    match cfg.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+    Ok(())
+}
+
+/// Runs the command.
+///
+/// # Errors
+/// Start-up failures (database unreachable, port taken, bad input).
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let cfg = cli.config;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cfg).await,
+        Command::Migrate => {
+            let engine = connect(&cfg).await?;
+            engine.migrate().await.context("migration failed")?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Create {
+            tenant,
+            email,
+            password,
+            name,
+        }) => {
+            let engine = open(&cfg).await?;
+            let (tenant_id, user_id) = engine
+                .create_tenant_with_owner(&tenant, &name, &email, &password)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot create tenant `{tenant}`: {e}"))?;
+            tracing::info!(%tenant_id, %user_id, "tenant `{tenant}` created with owner `{email}`");
+            Ok(())
+        }
+    }
+}
+
+async fn connect(cfg: &Config) -> anyhow::Result<Engine> {
+    Engine::connect(&cfg.database_url, EngineConfig::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+async fn open(cfg: &Config) -> anyhow::Result<Engine> {
+    Engine::open(&cfg.database_url, EngineConfig::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let engine = open(&cfg).await?;
+    let state = AppState::new(engine.clone(), cfg.max_body);
+    let mut server = actix_web::HttpServer::new(move || app::build(state.clone()))
+        .shutdown_timeout(30)
+        .bind(cfg.bind)
+        .with_context(|| format!("cannot listen on {}", cfg.bind))?;
+    if cfg.workers > 0 {
+        server = server.workers(cfg.workers);
+    }
+    let addr = server.addrs().first().copied().unwrap_or(cfg.bind);
+    let url = format!("http://{addr}");
+    tracing::info!(%url, "formwork listening on {url}");
+    if cfg.demo {
+        seed_demo(&engine, &cfg, &url).await?;
+    }
+    server.run().await.context("server failed")?;
+    tracing::info!("formwork stopped");
+    Ok(())
+}
+
+/// Demo tenant slug.
+pub const DEMO_TENANT: &str = "demo";
+/// Demo owner email.
+pub const DEMO_EMAIL: &str = "admin@demo.local";
+
+/// On first start (no tenant yet) creates the demo tenant and prints how to log in.
+async fn seed_demo(engine: &Engine, cfg: &Config, url: &str) -> anyhow::Result<()> {
+    if !engine.is_empty().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        return Ok(());
+    }
+    let password = cfg
+        .demo_password
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    // Another replica starting on the same empty database may win the race:
+    // that is not a reason to stop serving.
+    if let Err(e) = engine
+        .create_tenant_with_owner(DEMO_TENANT, "Demo", DEMO_EMAIL, &password)
+        .await
+    {
+        tracing::warn!(error = %e, "demo tenant not created");
+        return Ok(());
+    }
+    let login = format!(
+        "curl -s {url}/api/v1/auth/login -H 'content-type: application/json' \
+         -d '{{\"tenant\":\"{DEMO_TENANT}\",\"email\":\"{DEMO_EMAIL}\",\"password\":\"{password}\"}}'"
+    );
+    tracing::info!(tenant = DEMO_TENANT, email = DEMO_EMAIL, "demo tenant created");
+    eprintln!(
+        "\n==================== Formwork is ready ====================\n\
+         URL:      {url}\n\
+         tenant:   {DEMO_TENANT}\n\
+         email:    {DEMO_EMAIL}\n\
+         password: {password}\n\
+         log in:   {login}\n\
+         ===========================================================\n"
+    );
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! The route table: every endpoint is one [`Endpoint`] row naming its method,
+//! path, documentation and handler. The same rows register the actix routes
+//! ([`configure`]) and produce the OpenAPI document ([`crate::openapi`]), so
+//! the two cannot drift apart. One file per resource, each with a
+//! `pub const ENDPOINTS` and a `pub fn configure(cfg)`.
+//!
+//! Within a file, static paths come before parameterised ones with the same
+//! prefix (`records/batch` before `records/{id}`), because a path is matched
+//! against resources in registration order.
+
+pub mod aggregate;
+pub mod apps;
+pub mod auth;
+pub mod forms;
+pub mod records;
+pub mod system;
+pub mod tags;
+
+use actix_web::{Route, web};
+use engine::error::ErrorCode;
+
+/// An HTTP method of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verb {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// PATCH
+    Patch,
+    /// DELETE
+    Delete,
+}
+
+impl Verb {
+    /// Lower-case name, as OpenAPI keys operations.
+    #[must_use]
+    pub const fn as_lower(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::Post => "post",
+            Self::Put => "put",
+            Self::Patch => "patch",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// A request or response body in the document: a named component schema,
+/// a list of one, or no body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// No body (or an empty one).
+    Empty,
+    /// `#/components/schemas/<name>`.
+    Ref(&'static str),
+    /// Plain text (Prometheus exposition).
+    Text,
+}
+
+/// A query or header parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Param {
+    /// Name.
+    pub name: &'static str,
+    /// `query` or `header`.
+    pub location: &'static str,
+    /// JSON Schema type: `string`, `integer`, `boolean`.
+    pub kind: &'static str,
+    /// What it means.
+    pub description: &'static str,
+}
+
+/// The `If-Match` header parameter.
+pub const IF_MATCH: Param = Param {
+    name: "If-Match",
+    location: "header",
+    kind: "string",
+    description: "The record version last read, as returned in `ETag` (`\"3\"`); stale answers 412.",
+};
+
+/// The `Idempotency-Key` header parameter.
+pub const IDEMPOTENCY_KEY: Param = Param {
+    name: "Idempotency-Key",
+    location: "header",
+    kind: "string",
+    description: "Up to 200 characters; a repeated key replays the first response.",
+};
+
+/// One row of the route table.
+pub struct Endpoint {
+    /// Method.
+    pub verb: Verb,
+    /// actix path pattern (`/api/v1/forms/{form_id}`), also the OpenAPI path.
+    pub path: &'static str,
+    /// OpenAPI `operationId`: the use case's name.
+    pub operation_id: &'static str,
+    /// Grouping tag.
+    pub tag: &'static str,
+    /// One line.
+    pub summary: &'static str,
+    /// Whether a bearer token or the session cookie is required.
+    pub is_authenticated: bool,
+    /// Query and header parameters.
+    pub params: &'static [Param],
+    /// Request body.
+    pub request: Body,
+    /// Success status.
+    pub status: u16,
+    /// Success body.
+    pub response: Body,
+    /// Error codes this endpoint answers besides `unauthorized` and `internal`.
+    pub errors: &'static [ErrorCode],
+    /// The handler, as an actix route without its method.
+    pub handler: fn() -> Route,
+}
+
+/// Every endpoint, in registration order.
+#[must_use]
+pub fn all() -> Vec<&'static Endpoint> {
+    [
+        system::ENDPOINTS,
+        auth::ENDPOINTS,
+        apps::ENDPOINTS,
+        forms::ENDPOINTS,
+        records::ENDPOINTS,
+        aggregate::ENDPOINTS,
+        tags::ENDPOINTS,
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Registers every resource's endpoints.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    system::configure(cfg);
+    auth::configure(cfg);
+    apps::configure(cfg);
+    forms::configure(cfg);
+    records::configure(cfg);
+    aggregate::configure(cfg);
+    tags::configure(cfg);
+}
+
+/// Registers `endpoints`: one actix resource per distinct path, in first
+/// appearance order, answering 405 with the error body for other methods.
+pub fn register(cfg: &mut web::ServiceConfig, endpoints: &'static [Endpoint]) {
+    let mut paths: Vec<&'static str> = Vec::new();
+    for e in endpoints {
+        if !paths.contains(&e.path) {
+            paths.push(e.path);
+        }
+    }
+    for path in paths {
+        let mut resource = web::resource(path).default_service(web::to(crate::error::method_not_allowed));
+        for e in endpoints.iter().filter(|e| e.path == path) {
+            resource = resource.route((e.handler)().method(e.verb.route_method()));
+        }
+        cfg.service(resource);
+    }
+}
+
+impl Verb {
+    fn route_method(self) -> actix_web::http::Method {
+        use actix_web::http::Method;
+        match self {
+            Self::Get => Method::GET,
+            Self::Post => Method::POST,
+            Self::Put => Method::PUT,
+            Self::Patch => Method::PATCH,
+            Self::Delete => Method::DELETE,
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Tenant isolation: a second tenant walks EVERY endpoint of the route table
+//! with ids of the first tenant's objects and gets 404 (never 403, never
+//! data); endpoints without ids answer only its own data.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use server::routes::{self, Verb};
+
+use crate::e2e;
+use crate::harness::{Server, customers_form};
+
+fn body_for(operation_id: &str) -> Option<Value> {
+    Some(match operation_id {
+        "create_app" => json!({"name": "B app"}),
+        "update_app" => json!({"name": "hacked"}),
+        "create_form" | "update_form" => customers_form(),
+        "create_record" => json!({"data": {"name": "x"}}),
+        "update_record" => json!({"data": {"name": "hacked"}}),
+        "batch_create_records" => json!({"records": [{"data": {"name": "x"}}]}),
+        "query_records" => json!({}),
+        "aggregate_records" => json!({"metrics": [{"op": "count"}]}),
+        "create_tag" => json!({"name": "VIP"}),
+        _ => return None,
+    })
+}
+
+fn method(verb: Verb) -> Method {
+    match verb {
+        Verb::Get => Method::GET,
+        Verb::Post => Method::POST,
+        Verb::Put => Method::PUT,
+        Verb::Patch => Method::PATCH,
+        Verb::Delete => Method::DELETE,
+    }
+}
+
+e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
+    let a = srv.demo().await;
+    let app = srv.create_app(&a, "Secret app A").await;
+    let form = srv.create_form(&a, &app, customers_form()).await;
+    let rec = srv
+        .create_record(
+            &a,
+            &form,
+            json!({"name": "Secret customer A", "email": "a@a.test"}),
+        )
+        .await;
+    let id = rec.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        srv.post("/api/v1/tags", &a, json!({"name": "VIP"})).await.status,
+        201
+    );
+    let tag_path = format!("/api/v1/forms/{form}/records/{id}/tags/VIP");
+    assert_eq!(
+        srv.call(Method::POST, &tag_path, Some(&a), None).await.status,
+        200
+    );
+    let secrets = [app.as_str(), form.as_str(), id.as_str(), "Secret"];
+
+    let b = srv.tenant("other").await;
+    let mut walked = 0;
+    for e in routes::all() {
+        if e.tag == "system" || e.tag == "auth" && e.operation_id != "me" {
+            continue;
+        }
+        let path = e
+            .path
+            .replace("{app_id}", &app)
+            .replace("{form_id}", &form)
+            .replace("{id}", &id)
+            .replace("{tag}", "VIP");
+        let r = srv
+            .call(method(e.verb), &path, Some(&b), body_for(e.operation_id))
+            .await;
+        walked += 1;
+        // A 404 may echo the id the caller sent; nothing else of A's may show.
+        let checked = if r.status == 404 {
+            &secrets[3..]
+        } else {
+            &secrets[..]
+        };
+        for s in checked {
+            assert!(
+                !r.text.contains(s),
+                "{} {} leaked `{s}`: {}",
+                e.verb.as_lower(),
+                e.path,
+                r.text
+            );
+        }
+        if e.path.contains('{') {
+            assert_eq!(
+                r.status,
+                404,
+                "{} {} answered {}: {}",
+                e.verb.as_lower(),
+                e.path,
+                r.status,
+                r.text
+            );
+            assert_eq!(r.code(), "not_found");
+        } else {
+            assert!(
+                r.status < 300,
+                "{} {} answered {}: {}",
+                e.verb.as_lower(),
+                e.path,
+                r.status,
+                r.text
+            );
+        }
+    }
+    assert!(walked >= 20, "only {walked} endpoints walked");
+
+    // Tenant A's data is unchanged.
+    let got = srv.get(&format!("/api/v1/forms/{form}/records/{id}"), &a).await;
+    assert_eq!(got.status, 200, "{}", got.text);
+    assert_eq!(got.body["version"], rec.body["version"]);
+    assert_eq!(got.body["data"]["name"], "Secret customer A");
+    assert_eq!(got.body["tags"], json!(["VIP"]));
+    let app_now = srv.get(&format!("/api/v1/apps/{app}"), &a).await;
+    assert_eq!(app_now.body["name"], "Secret app A");
+    let form_now = srv.get(&format!("/api/v1/forms/{form}"), &a).await;
+    assert_eq!(form_now.body["version"], 1, "{}", form_now.text);
+});

@@ -1,0 +1,148 @@
+//! Process life cycle: graceful shutdown on SIGTERM loses no committed
+//! record; the operational endpoints; the OpenAPI document.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::e2e;
+use crate::harness::{Server, customers_form};
+
+e2e!(sigterm_loses_no_committed_record, |mut srv: Server| async move {
+    let token = srv.demo().await;
+    let app = srv.create_app(&token, "CRM").await;
+    let form = srv.create_form(&token, &app, customers_form()).await;
+    let mut ids = Vec::new();
+    let writes = (0..40).map(|i| {
+        let srv = &srv;
+        let token = &token;
+        let form = &form;
+        async move {
+            srv.create_record(token, form, json!({"name": format!("c{i}")}))
+                .await
+        }
+    });
+    for r in futures_util::future::join_all(writes).await {
+        assert_eq!(r.status, 201, "{}", r.text);
+        ids.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    let code = srv.terminate().await;
+    assert_eq!(code, Some(0), "unclean exit:\n{}", srv.log());
+
+    srv.restart().await;
+    assert!(!srv.log().contains("Formwork is ready"), "demo seeded twice");
+    let token = srv.demo().await;
+    let all = srv
+        .post(
+            &format!("/api/v1/forms/{form}/records/query"),
+            &token,
+            json!({"limit": 1000, "total": true}),
+        )
+        .await;
+    assert_eq!(all.body["total"], 40, "{}", all.text);
+    for id in ids {
+        assert_eq!(
+            srv.get(&format!("/api/v1/forms/{form}/records/{id}"), &token)
+                .await
+                .status,
+            200
+        );
+    }
+});
+
+e2e!(operational_endpoints, |srv: Server| async move {
+    let health = srv.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body, json!({"status": "ok"}));
+    assert!(health.headers.contains_key("x-request-id"));
+    let echoed = srv
+        .send(
+            Method::GET,
+            "/healthz",
+            None,
+            None,
+            &[("x-request-id", "abc-123")],
+        )
+        .await;
+    assert_eq!(echoed.headers["x-request-id"], "abc-123");
+    assert_eq!(srv.call(Method::GET, "/readyz", None, None).await.status, 200);
+
+    let token = srv.demo().await;
+    for _ in 0..3 {
+        assert_eq!(srv.get("/api/v1/apps", &token).await.status, 200);
+    }
+    let missing = srv.get("/api/v1/nothing-here", &token).await;
+    missing.assert_error(404, "not_found");
+    let wrong = srv.call(Method::PUT, "/api/v1/apps", Some(&token), None).await;
+    assert_eq!(wrong.status, 405);
+
+    let metrics = srv.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(metrics.status, 200);
+    let line = "formwork_http_requests_total{method=\"GET\",route=\"/api/v1/apps\",status=\"200\"} 3";
+    assert!(metrics.text.contains(line), "{}", metrics.text);
+    assert!(
+        metrics
+            .text
+            .contains("formwork_http_request_duration_seconds_bucket{"),
+        "{}",
+        metrics.text
+    );
+
+    // The document covers the API paths.
+    let doc = srv.call(Method::GET, "/api/v1/openapi.json", None, None).await;
+    assert_eq!(doc.body["openapi"], "3.1.0");
+    let expected = [
+        ("post", "/api/v1/auth/login"),
+        ("get", "/api/v1/me"),
+        ("get", "/api/v1/apps"),
+        ("post", "/api/v1/apps"),
+        ("get", "/api/v1/apps/{app_id}"),
+        ("patch", "/api/v1/apps/{app_id}"),
+        ("delete", "/api/v1/apps/{app_id}"),
+        ("get", "/api/v1/apps/{app_id}/forms"),
+        ("post", "/api/v1/apps/{app_id}/forms"),
+        ("get", "/api/v1/forms/{form_id}"),
+        ("put", "/api/v1/forms/{form_id}"),
+        ("delete", "/api/v1/forms/{form_id}"),
+        ("get", "/api/v1/forms/{form_id}/schema"),
+        ("get", "/api/v1/forms/{form_id}/versions"),
+        ("get", "/api/v1/forms/{form_id}/records"),
+        ("post", "/api/v1/forms/{form_id}/records"),
+        ("post", "/api/v1/forms/{form_id}/records/batch"),
+        ("post", "/api/v1/forms/{form_id}/records/query"),
+        ("get", "/api/v1/forms/{form_id}/records/{id}"),
+        ("patch", "/api/v1/forms/{form_id}/records/{id}"),
+        ("delete", "/api/v1/forms/{form_id}/records/{id}"),
+        ("get", "/api/v1/forms/{form_id}/records/{id}/history"),
+        ("post", "/api/v1/forms/{form_id}/records/{id}/restore"),
+        ("post", "/api/v1/forms/{form_id}/aggregate"),
+        ("get", "/api/v1/tags"),
+        ("post", "/api/v1/tags"),
+        ("post", "/api/v1/forms/{form_id}/records/{id}/tags/{tag}"),
+        ("delete", "/api/v1/forms/{form_id}/records/{id}/tags/{tag}"),
+    ];
+    for (m, p) in expected {
+        assert!(
+            doc.body["paths"][p][m].is_object(),
+            "{m} {p} missing from openapi.json"
+        );
+    }
+});
+
+e2e!(cli_migrate_and_admin, |srv: Server| async move {
+    let out = srv.cli(&["migrate"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = srv.tenant("acme").await;
+    let me = srv.get("/api/v1/me", &token).await;
+    assert_eq!(me.body["tenant"]["slug"], "acme");
+    let dup = srv.cli(&[
+        "admin",
+        "create",
+        "--tenant",
+        "acme",
+        "--email",
+        "x@acme.test",
+        "--password",
+        "password-123",
+    ]);
+    assert!(!dup.status.success());
+});
