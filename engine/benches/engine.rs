@@ -54,7 +54,10 @@ fn compile_filter(c: &mut Criterion) {
     }))
     .expect("request");
     let (tenant, form) = (TenantId::new(), FormId::new());
-    let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).single().expect("now");
+    let now = Utc
+        .with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
+        .single()
+        .expect("now");
     for (name, backend, db_backend) in [
         ("compile_filter/sqlite", Backend::Sqlite, DbBackend::Sqlite),
         ("compile_filter/postgres", Backend::Postgres, DbBackend::Postgres),

@@ -9,6 +9,7 @@ use serde_json::Value as Json;
 use super::error::QueryError;
 use super::expr::field_expr;
 use crate::meta::field_type::{FieldTypes, SqlCast};
+use crate::meta::is_valid_key;
 use crate::meta::model::FormDef;
 use crate::store::Backend;
 use crate::store::entity::record;
@@ -100,6 +101,14 @@ impl ResolvedField {
                 format!("unknown field `{name}` in {usage}"),
             ));
         };
+        // Keys are inlined (as quoted constants, as the indexes need them);
+        // a saved definition only holds valid ones, but check again here.
+        if !is_valid_key(&field.key) {
+            return Err(QueryError::invalid(
+                path,
+                format!("field `{name}` has an invalid key"),
+            ));
+        }
         let ty = types
             .get(&field.kind)
             .map_err(|_| QueryError::FieldKindUnregistered {
