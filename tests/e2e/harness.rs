@@ -266,12 +266,24 @@ impl Server {
 
     /// Sends SIGTERM and waits for a clean exit; returns the exit code.
     pub async fn terminate(&mut self) -> Option<i32> {
+        self.sigterm();
+        self.wait_exit().await
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn sigterm(&self) {
+        if let Some(child) = &self.child {
+            let status = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    }
+
+    /// Waits (up to 40 s) for the process to exit; returns its exit code.
+    pub async fn wait_exit(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
         let deadline = Instant::now() + Duration::from_secs(40);
         loop {
             if let Some(status) = child.try_wait().unwrap() {

@@ -12,7 +12,38 @@ e2e!(readme_walkthrough, |srv: Server| async move {
     assert!(log.contains("admin@demo.local"), "no demo banner:\n{log}");
     assert!(log.contains("/api/v1/auth/login"), "no login command:\n{log}");
 
-    let token = srv.demo().await;
+    let login = srv
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({
+                "tenant": "demo", "email": "admin@demo.local", "password": crate::harness::DEMO_PASSWORD
+            })),
+        )
+        .await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    let token = login.body["token"].as_str().unwrap().to_owned();
+    // The browser session: an HttpOnly, SameSite cookie that authenticates alone.
+    let cookie = login.headers["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.starts_with(&format!("formwork_session={token}")),
+        "{cookie}"
+    );
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    let by_cookie = srv
+        .send(
+            Method::GET,
+            "/api/v1/me",
+            None,
+            None,
+            &[("cookie", &format!("formwork_session={token}"))],
+        )
+        .await;
+    assert_eq!(by_cookie.status, 200, "{}", by_cookie.text);
     let me = srv.get("/api/v1/me", &token).await;
     assert_eq!(me.status, 200, "{}", me.text);
     assert_eq!(me.body["email"], "admin@demo.local");
