@@ -66,4 +66,8 @@ id_type!(
     TokenId,
     /// One row of a record's change history.
     RecordHistoryId,
+    /// A durable job (one planned firing).
+    JobId,
+    /// One run-log row of a job.
+    RunId,
 );

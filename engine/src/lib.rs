@@ -8,6 +8,7 @@ pub mod config;
 pub mod ctx;
 pub mod error;
 pub mod ids;
+pub mod jobs;
 pub mod meta;
 pub mod query;
 pub mod record;

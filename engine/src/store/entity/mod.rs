@@ -6,6 +6,8 @@ pub mod app;
 pub mod form;
 pub mod form_version;
 pub mod idempotency_key;
+pub mod job;
+pub mod job_run;
 pub mod membership;
 pub mod record;
 pub mod record_history;
