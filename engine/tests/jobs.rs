@@ -485,6 +485,28 @@ async fn cancel_pending_by_prefix(t: &TestDb) {
         .await
         .expect_err("empty prefix");
     assert_eq!(e.code(), ErrorCode::ValidationFailed);
+
+    // One job cancelled by id keeps its key: the firing is not re-planned.
+    let solo = jobs::enqueue(db.conn(), new_job(a, "ok", "solo", t0()), t0())
+        .await
+        .expect("solo")
+        .id;
+    let e = jobs::cancel_job(db.conn(), other, solo, t0())
+        .await
+        .expect_err("scoped");
+    assert_eq!(e.code(), ErrorCode::NotFound);
+    assert!(jobs::cancel_job(db.conn(), a, solo, t0()).await.expect("cancel"));
+    assert_eq!(status(db, a, solo).await, JobStatus::Cancelled);
+    assert!(!jobs::cancel_job(db.conn(), a, solo, t0()).await.expect("again"));
+    let replan = jobs::enqueue(db.conn(), new_job(a, "ok", "solo", t0()), t0())
+        .await
+        .expect("replan");
+    assert!(!replan.created);
+    assert!(
+        !jobs::cancel_job(db.conn(), a, held[0].id, t0())
+            .await
+            .expect("running")
+    );
 }
 both_backends!(cancel_pending_by_prefix_t, cancel_pending_by_prefix);
 

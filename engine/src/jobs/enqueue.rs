@@ -105,6 +105,45 @@ pub async fn cancel_pending<C: ConnectionTrait>(
     Ok(res.rows_affected)
 }
 
+/// Cancels one job of the tenant that has not run yet (`pending`, or
+/// `failed` and waiting for a retry): it becomes `cancelled` and keeps its
+/// key, so the same firing is not planned again. Returns false when the job
+/// is running or already finished.
+///
+/// # Errors
+/// `not_found` (also another tenant's job), `internal`.
+pub async fn cancel_job<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    id: JobId,
+    now: DateTime<Utc>,
+) -> Result<bool, JobError> {
+    let res = job::Entity::update_many()
+        .col_expr(job::Column::Status, Expr::value(JobStatus::Cancelled.as_str()))
+        .col_expr(job::Column::UpdatedAt, Expr::value(now))
+        .col_expr(job::Column::FinishedAt, Expr::value(now))
+        .filter(job::Column::TenantId.eq(tenant.to_string()))
+        .filter(job::Column::Id.eq(id.to_string()))
+        .filter(job::Column::Status.is_in([JobStatus::Pending.as_str(), JobStatus::Failed.as_str()]))
+        .exec(conn)
+        .await?;
+    if res.rows_affected == 1 {
+        return Ok(true);
+    }
+    let exists = job::Entity::find()
+        .select_only()
+        .column(job::Column::Id)
+        .filter(job::Column::TenantId.eq(tenant.to_string()))
+        .filter(job::Column::Id.eq(id.to_string()))
+        .into_tuple::<String>()
+        .one(conn)
+        .await?;
+    match exists {
+        Some(_) => Ok(false),
+        None => Err(JobError::JobNotFound(id)),
+    }
+}
+
 /// `SUBSTR(col, 1, n) = prefix`: an exact, case-sensitive prefix test that
 /// renders the same on both backends (`LIKE` is case-insensitive on SQLite
 /// and would need `%`/`_` escaping).

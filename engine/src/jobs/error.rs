@@ -49,6 +49,10 @@ pub enum JobError {
     /// A handler ran past its time budget and was stopped.
     #[error("the job handler ran past its time budget of {0:?}")]
     Timeout(Duration),
+    /// The previous holder's lease expired during the job's last attempt
+    /// (its worker was lost): the job is dead-lettered, not run again.
+    #[error("the lease expired during the last attempt (worker lost)")]
+    Abandoned,
     /// A handler panicked; the worker survived and failed the job.
     #[error("the job handler panicked: {0}")]
     Panicked(String),
@@ -82,7 +86,7 @@ impl HasCode for JobError {
             Self::LeaseLost(_) | Self::KeyRace(_) => ErrorCode::Conflict,
             Self::UnknownKind(_) => ErrorCode::UnknownKind,
             Self::Handler { code, .. } => *code,
-            Self::Timeout(_) | Self::Panicked(_) => ErrorCode::Internal,
+            Self::Timeout(_) | Self::Panicked(_) | Self::Abandoned => ErrorCode::Internal,
             Self::Store(e) => e.code(),
         }
     }

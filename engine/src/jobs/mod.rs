@@ -40,7 +40,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-pub use enqueue::{cancel_pending, enqueue};
+pub use enqueue::{cancel_job, cancel_pending, enqueue};
 pub use error::JobError;
 pub use kind::{BoxFuture, Completed, JobCtx, JobKind, JobKinds, JobOutcome, JobTx};
 pub use lease::{FailOutcome, backoff, complete, complete_in, fail, lease, skip_missed};

@@ -100,9 +100,7 @@ impl Worker {
         for job in jobs {
             if job.attempt > job.max_attempts {
                 // The previous holder's lease expired on the last attempt.
-                let err = "the lease expired during the last attempt (worker lost)";
-                self.record(&job, Err(JobError::Panicked(err.to_owned())), now)
-                    .await;
+                self.record(&job, Err(JobError::Abandoned), now).await;
                 continue;
             }
             let kind = match self.kinds.get(&job.kind) {
