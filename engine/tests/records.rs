@@ -612,3 +612,62 @@ async fn login_and_tokens(db: &TestDb) {
     );
 }
 both_backends!(login_and_tokens_t, login_and_tokens);
+
+async fn relation_titles_expand(db: &TestDb) {
+    let ctx = db.tenant("acme").await;
+    let customers = customers(db, &ctx).await;
+    let ann = db
+        .engine
+        .create_record(&ctx, customers, input(json!({"name": "Ann"})), None)
+        .await
+        .expect("ann");
+    let app = app(db, &ctx).await;
+    let def = json!({"name": "Orders", "fields": [
+        {"key": "customer", "label": "Customer", "type": "relation", "form_id": customers.to_string()},
+        {"key": "amount", "label": "Amount", "type": "number"}
+    ]});
+    let orders = db.engine.create_form(&ctx, app, def).await.expect("orders").id;
+    for i in 0..3 {
+        db.engine
+            .create_record(
+                &ctx,
+                orders,
+                input(json!({"customer": ann.id.to_string(), "amount": i})),
+                None,
+            )
+            .await
+            .expect("order");
+    }
+    db.engine
+        .create_record(&ctx, orders, input(json!({"amount": 9})), None)
+        .await
+        .expect("no customer");
+    let req = engine::query::QueryRequest {
+        expand: vec!["customer".into()],
+        ..Default::default()
+    };
+    let page = db
+        .engine
+        .query_records(&ctx, orders, req, false)
+        .await
+        .expect("page");
+    let titled: Vec<_> = page
+        .records
+        .iter()
+        .filter_map(|r| r.expanded.as_ref())
+        .map(|e| e["customer"].clone())
+        .collect();
+    assert_eq!(titled.len(), 4);
+    assert_eq!(titled.iter().filter(|t| t["title"] == json!("Ann")).count(), 3);
+    let bad = engine::query::QueryRequest {
+        expand: vec!["amount".into()],
+        ..Default::default()
+    };
+    let e = db
+        .engine
+        .query_records(&ctx, orders, bad, false)
+        .await
+        .expect_err("not a relation");
+    assert_eq!(e.code(), ErrorCode::InvalidQuery);
+}
+both_backends!(relation_titles_expand_t, relation_titles_expand);

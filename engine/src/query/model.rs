@@ -55,6 +55,10 @@ pub struct QueryRequest {
     /// Also count every matching record (a separate `COUNT`).
     #[serde(default)]
     pub total: bool,
+    /// Relation fields whose targets' titles are loaded with the page (one
+    /// batched query per field per page, never one per row).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expand: Vec<String>,
 }
 
 /// Parses a request object, keeping the filter's JSON paths in errors

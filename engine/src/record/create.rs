@@ -173,6 +173,7 @@ impl Engine {
             views.push(super::view(&form.def, &row, Vec::new())?);
         }
         tx.commit().await?;
+        db.optimize().await?;
         Ok(views)
     }
 

@@ -9,6 +9,7 @@
 mod create;
 mod delete;
 mod error;
+mod expand;
 mod prepare;
 mod read;
 mod tags;
@@ -62,6 +63,10 @@ pub struct RecordView {
     /// Set while the record is in the recycle bin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Titles of related records, for the relation fields named in
+    /// `expand`: `{"customer": {"id": "...", "title": "..."}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expanded: Option<Map<String, Value>>,
 }
 
 /// One history row.
@@ -119,6 +124,7 @@ pub fn view(def: &FormDef, row: &record::Model, tags: Vec<String>) -> Result<Rec
         created_by: parse_id(&row.created_by)?,
         updated_by: parse_id(&row.updated_by)?,
         deleted_at: row.deleted_at,
+        expanded: None,
     })
 }
 

@@ -201,7 +201,7 @@ impl Engine {
 }
 
 /// The id strings of a relation or member value (one or many).
-fn ids_of(v: Option<&Value>) -> Vec<String> {
+pub(crate) fn ids_of(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::String(s)) => vec![s.clone()],
         Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),

@@ -97,7 +97,15 @@ impl Engine {
             ctx.now,
         )
         .await?;
-        let records = self.views(ctx, &form.def, &page.rows).await?;
+        let mut records = self.views(ctx, &form.def, &page.rows).await?;
+        if !req.expand.is_empty() {
+            let mut expanded = self
+                .expand_relations(ctx, &form.def, &page.rows, &req.expand)
+                .await?;
+            for r in &mut records {
+                r.expanded = expanded.remove(&r.id.to_string());
+            }
+        }
         Ok(PageView {
             records,
             next_cursor: page.next_cursor,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 use sea_orm_migration::MigratorTrait;
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -127,7 +127,7 @@ impl Db {
     /// `internal` when a migration fails.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         migration::Migrator::up(&self.conn, None).await?;
-        Ok(())
+        self.optimize().await
     }
 
     /// The pool.
@@ -154,6 +154,22 @@ impl Db {
             Backend::Sqlite => WriteGuard(Some(self.writes.lock().await)),
             Backend::Postgres => WriteGuard(None),
         }
+    }
+
+    /// Refreshes the query planner's statistics where they went stale.
+    /// SQLite picks the per-form expression indexes only with statistics, so
+    /// this runs after migrations, index changes and large writes; it is cheap
+    /// when nothing changed much. Postgres's autovacuum does this itself.
+    ///
+    /// # Errors
+    /// `internal` on storage failure.
+    pub async fn optimize(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            self.conn
+                .execute_unprepared("PRAGMA analysis_limit=1000; PRAGMA optimize;")
+                .await?;
+        }
+        Ok(())
     }
 
     /// Checks that the database answers (for `/readyz`).

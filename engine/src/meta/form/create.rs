@@ -64,6 +64,7 @@ impl Engine {
         )
         .await?;
         tx.commit().await?;
+        db.optimize().await?;
         Ok(LoadedForm::from_row(row)?.view())
     }
 }

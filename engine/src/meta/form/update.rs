@@ -106,6 +106,7 @@ impl Engine {
             });
         }
         tx.commit().await?;
+        db.optimize().await?;
         LoadedForm::from_row(row).map(|f| f.view())
     }
 }
