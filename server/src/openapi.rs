@@ -71,6 +71,11 @@ fn operation(e: &Endpoint) -> Value {
     let mut ok = json!({"description": "success"});
     if let (Some(content), Some(obj)) = (body(e.response), ok.as_object_mut()) {
         obj.insert("content".to_owned(), content);
+        if e.response == Body::Ref("Record") {
+            let etag = json!({"description": "The record version, quoted: pass it back in `If-Match`.",
+                              "schema": {"type": "string"}});
+            obj.insert("headers".to_owned(), json!({"ETag": etag}));
+        }
     }
     responses.insert(e.status.to_string(), ok);
     let mut codes: Vec<ErrorCode> = e.errors.to_vec();

@@ -211,6 +211,20 @@ e2e!(record_life_cycle, |srv: Server| async move {
     assert_eq!(first.status, 201, "{}", first.text);
     assert_eq!(again.status, 201, "{}", again.text);
     assert_eq!(first.body["id"], again.body["id"]);
+    let other = Some(json!({"data": {"name": "Not Bob"}}));
+    let reused = srv.send(Method::POST, &records, Some(&token), other, &key).await;
+    reused.assert_error(409, "idempotency_key_reused");
+    let long_key = "k".repeat(201);
+    let too_long = srv
+        .send(
+            Method::POST,
+            &records,
+            Some(&token),
+            Some(json!({"data": {"name": "Z"}})),
+            &[("idempotency-key", &long_key)],
+        )
+        .await;
+    too_long.assert_error(400, "bad_request");
 
     // Batch, all or nothing.
     let batch = format!("/api/v1/forms/{form}/records/batch");
