@@ -1,8 +1,9 @@
 //! Job queue throughput (criterion): `cargo bench -p engine --bench jobs`.
 //!
 //! Each iteration enqueues a batch of jobs, then drains it through
-//! `Worker::run_once` with a no-op handler: one lease statement per round,
-//! and per job one completion transaction (status update + run-log row).
+//! `Worker::run_once` with a no-op handler: per round of up to 50 jobs one
+//! lease statement and one completion transaction (conditional update plus
+//! multi-row run-log insert).
 //! Backends: SQLite in memory and on a file (one worker), and PostgreSQL
 //! with two workers on two pools when `FORMWORK_TEST_PG` points at a
 //! server (a scratch database is created and dropped).
@@ -19,7 +20,7 @@ use engine::jobs::{
 };
 use engine::meta::field_type::Kinded;
 use engine::store::Db;
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectionTrait, Database, TransactionTrait};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
@@ -61,6 +62,9 @@ fn worker(db: &Db, kinds: &Arc<JobKinds>, id: &str) -> Worker {
 /// concurrently.
 #[allow(clippy::expect_used)] // a failing benchmark should stop loudly
 async fn round(db: &Db, workers: &[Worker], tenant: TenantId, seq: &mut u64) {
+    // Planners enqueue a round's firings in one transaction.
+    let _w = db.write_lock().await;
+    let tx = db.conn().begin().await.expect("begin");
     for _ in 0..BATCH {
         *seq += 1;
         let job = NewJob {
@@ -71,8 +75,10 @@ async fn round(db: &Db, workers: &[Worker], tenant: TenantId, seq: &mut u64) {
             run_at: now(),
             max_attempts: 3,
         };
-        jobs::enqueue(db.conn(), job, now()).await.expect("enqueue");
+        jobs::enqueue(&tx, job, now()).await.expect("enqueue");
     }
+    tx.commit().await.expect("commit");
+    drop(_w);
     let mut tasks = Vec::new();
     for w in workers {
         let w = w.clone();

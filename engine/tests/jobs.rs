@@ -446,6 +446,58 @@ async fn fail_returns_schedule(t: &TestDb) {
 }
 both_backends!(fail_returns_schedule_t, fail_returns_schedule);
 
+async fn complete_many_skips_lost_leases(t: &TestDb) {
+    let db = t.engine.db();
+    let a = TenantId::new();
+    let x = jobs::enqueue(db.conn(), new_job(a, "ok", "x", t0()), t0())
+        .await
+        .expect("x")
+        .id;
+    let stale = jobs::lease(db, "a", t0(), 10, Duration::from_secs(60))
+        .await
+        .expect("lease a");
+    let y = jobs::enqueue(db.conn(), new_job(a, "ok", "y", t0()), t0())
+        .await
+        .expect("y")
+        .id;
+    let fresh = jobs::lease(db, "b", t0() + secs(61), 10, Duration::from_secs(60))
+        .await
+        .expect("lease b");
+    assert_eq!(fresh.len(), 2);
+    let finished = |job: &jobs::LeasedJob, outcome| jobs::Finished {
+        job: job.clone(),
+        outcome,
+        detail: json!({"by": job.locked_by}),
+        at: t0() + secs(62),
+    };
+    let lost = jobs::complete_many(db, vec![finished(&stale[0], RunOutcome::Succeeded)])
+        .await
+        .expect("stale");
+    assert_eq!(lost, vec![x]);
+    let done = fresh
+        .iter()
+        .map(|j| {
+            finished(
+                j,
+                if j.id == x {
+                    RunOutcome::Succeeded
+                } else {
+                    RunOutcome::Skipped
+                },
+            )
+        })
+        .collect();
+    assert!(jobs::complete_many(db, done).await.expect("fresh").is_empty());
+    assert_eq!(status(db, a, x).await, JobStatus::Succeeded);
+    assert_eq!(status(db, a, y).await, JobStatus::Skipped);
+    let runs = jobs::list_runs(db, a, &RunFilter::default(), 10, None)
+        .await
+        .expect("runs");
+    assert_eq!(runs.runs.len(), 2);
+    assert!(runs.runs.iter().all(|r| r.detail == json!({"by": "b"})));
+}
+both_backends!(complete_many_skips_lost_leases_t, complete_many_skips_lost_leases);
+
 async fn cancel_pending_by_prefix(t: &TestDb) {
     let db = t.engine.db();
     let a = TenantId::new();
@@ -666,6 +718,22 @@ async fn two_pools_on_postgres_exactly_once() {
     let _ = admin
         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await;
+}
+
+/// Two handles (two "processes", each with its own write lock) on one
+/// SQLite file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_handles_on_one_sqlite_file_exactly_once() {
+    let path = std::env::temp_dir().join(format!("fw_jobs_{}.db", uuid::Uuid::new_v4().simple()));
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let one = Db::connect(&url).await.expect("handle one");
+    one.migrate().await.expect("migrate");
+    let two = Db::connect(&url).await.expect("handle two");
+    drain_concurrently(&one, &two).await;
+    drop((one, two));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
 }
 
 /// `run_forever` stops on the shutdown signal.

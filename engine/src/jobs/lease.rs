@@ -97,43 +97,14 @@ pub async fn lease(
         .col_expr(job::Column::Attempts, Expr::col(job::Column::Attempts).add(1))
         .col_expr(job::Column::UpdatedAt, Expr::value(now));
     let mut rows = match db.backend() {
+        // One statement: atomic even against another process on the file.
         Backend::Sqlite => {
             let _w = db.write_lock().await;
-            let pick = Query::select()
-                .column(job::Column::Id)
-                .from(job::Entity)
-                .cond_where(leasable(now))
-                .order_by(job::Column::RunAt, Order::Asc)
-                .order_by(job::Column::Id, Order::Asc)
-                .limit(u64::from(batch))
-                .to_owned();
-            mark.filter(job::Column::Id.in_subquery(pick))
-                .exec_with_returning(db.conn())
-                .await?
+            claim(db.conn(), Backend::Sqlite, leasable(now), u64::from(batch), mark).await?
         }
         Backend::Postgres => {
             let tx = db.conn().begin().await?;
-            let ids: Vec<String> = job::Entity::find()
-                .select_only()
-                .column(job::Column::Id)
-                .filter(leasable(now))
-                .order_by_asc(job::Column::RunAt)
-                .order_by_asc(job::Column::Id)
-                .limit(u64::from(batch))
-                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-                .into_tuple()
-                .all(&tx)
-                .await?;
-            if ids.is_empty() {
-                tx.commit().await?;
-                return Ok(Vec::new());
-            }
-            // The rows are locked by this transaction: no other worker can
-            // change them between the pick and this update.
-            let rows = mark
-                .filter(job::Column::Id.is_in(ids))
-                .exec_with_returning(&tx)
-                .await?;
+            let rows = claim(&tx, Backend::Postgres, leasable(now), u64::from(batch), mark).await?;
             tx.commit().await?;
             rows
         }
@@ -254,28 +225,22 @@ pub async fn skip_missed(db: &Db, now: DateTime<Utc>, window: Duration) -> Resul
     loop {
         let _w = db.write_lock().await;
         let tx = db.conn().begin().await?;
-        let mut pick = job::Entity::find()
-            .filter(job::Column::Status.eq(JobStatus::Pending.as_str()))
-            .filter(job::Column::RunAt.lt(cutoff))
-            .order_by_asc(job::Column::RunAt)
-            .limit(SKIP_BATCH);
-        if db.backend() == Backend::Postgres {
-            pick = pick.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        let rows = pick.all(&tx).await?;
+        let missed = Condition::all()
+            .add(job::Column::Status.eq(JobStatus::Pending.as_str()))
+            .add(job::Column::RunAt.lt(cutoff));
+        let mark = job::Entity::update_many()
+            .col_expr(job::Column::Status, Expr::value(JobStatus::Skipped.as_str()))
+            .col_expr(job::Column::UpdatedAt, Expr::value(now))
+            .col_expr(job::Column::FinishedAt, Expr::value(now));
+        // The update comes first in the transaction, so SQLite takes the
+        // write lock at once instead of upgrading a read (which can fail
+        // against another process).
+        let rows = claim(&tx, db.backend(), missed, SKIP_BATCH, mark).await?;
         let count = rows.len() as u64;
         if count == 0 {
             tx.commit().await?;
             return Ok(total);
         }
-        job::Entity::update_many()
-            .col_expr(job::Column::Status, Expr::value(JobStatus::Skipped.as_str()))
-            .col_expr(job::Column::UpdatedAt, Expr::value(now))
-            .col_expr(job::Column::FinishedAt, Expr::value(now))
-            .filter(job::Column::Id.is_in(rows.iter().map(|r| r.id.clone())))
-            .filter(job::Column::Status.eq(JobStatus::Pending.as_str()))
-            .exec(&tx)
-            .await?;
         let runs = rows.into_iter().map(|r| job_run::ActiveModel {
             id: Set(RunId::new().to_string()),
             tenant_id: Set(r.tenant_id),
@@ -305,6 +270,56 @@ pub async fn skip_missed(db: &Db, now: DateTime<Utc>, window: Duration) -> Resul
     }
 }
 
+/// Picks up to `limit` rows matching `cond`, oldest `run_at` first, and
+/// applies `mark` to them, returning the updated rows. SQLite: one
+/// `UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING *`. PostgreSQL:
+/// `SELECT ... FOR UPDATE SKIP LOCKED`, then the update of exactly those
+/// locked rows; `conn` must be a transaction so the locks hold in between.
+async fn claim<C: ConnectionTrait>(
+    conn: &C,
+    backend: Backend,
+    cond: Condition,
+    limit: u64,
+    mark: sea_orm::UpdateMany<job::Entity>,
+) -> Result<Vec<job::Model>, JobError> {
+    match backend {
+        Backend::Sqlite => {
+            let pick = Query::select()
+                .column(job::Column::Id)
+                .from(job::Entity)
+                .cond_where(cond)
+                .order_by(job::Column::RunAt, Order::Asc)
+                .order_by(job::Column::Id, Order::Asc)
+                .limit(limit)
+                .to_owned();
+            Ok(mark
+                .filter(job::Column::Id.in_subquery(pick))
+                .exec_with_returning(conn)
+                .await?)
+        }
+        Backend::Postgres => {
+            let ids: Vec<String> = job::Entity::find()
+                .select_only()
+                .column(job::Column::Id)
+                .filter(cond)
+                .order_by_asc(job::Column::RunAt)
+                .order_by_asc(job::Column::Id)
+                .limit(limit)
+                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                .into_tuple()
+                .all(conn)
+                .await?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            Ok(mark
+                .filter(job::Column::Id.is_in(ids))
+                .exec_with_returning(conn)
+                .await?)
+        }
+    }
+}
+
 /// Restricts an update to the job while this worker holds its lease.
 fn held(update: sea_orm::UpdateMany<job::Entity>, job: &LeasedJob) -> sea_orm::UpdateMany<job::Entity> {
     update
@@ -325,7 +340,21 @@ async fn insert_run<C: ConnectionTrait>(
     error: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<(), JobError> {
-    let row = job_run::ActiveModel {
+    let row = run_row(job, outcome, detail, error, now);
+    job_run::Entity::insert(row).exec_without_returning(conn).await?;
+    Ok(())
+}
+
+/// The run-log row of one attempt of a held job, spanning its lease time to
+/// `now`.
+pub(super) fn run_row(
+    job: &LeasedJob,
+    outcome: RunOutcome,
+    detail: Value,
+    error: Option<String>,
+    now: DateTime<Utc>,
+) -> job_run::ActiveModel {
+    job_run::ActiveModel {
         id: Set(RunId::new().to_string()),
         tenant_id: Set(job.tenant.to_string()),
         job_id: Set(job.id.to_string()),
@@ -338,9 +367,7 @@ async fn insert_run<C: ConnectionTrait>(
         outcome: Set(outcome.as_str().to_owned()),
         detail: Set(detail),
         error: Set(error),
-    };
-    job_run::Entity::insert(row).exec_without_returning(conn).await?;
-    Ok(())
+    }
 }
 
 fn leased(r: job::Model, now: DateTime<Utc>) -> Result<LeasedJob, JobError> {

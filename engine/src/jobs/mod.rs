@@ -29,6 +29,7 @@
 //! the queue is one concern; it uses sea-orm/sea-query builders with bound
 //! values only.
 
+mod batch;
 mod enqueue;
 mod error;
 mod kind;
@@ -40,6 +41,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+pub use batch::{Finished, complete_many};
 pub use enqueue::{cancel_job, cancel_pending, enqueue};
 pub use error::JobError;
 pub use kind::{BoxFuture, Completed, JobCtx, JobKind, JobKinds, JobOutcome, JobTx};

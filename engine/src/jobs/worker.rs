@@ -1,5 +1,6 @@
 //! The worker loop: lease a batch, run each handler under a time budget
-//! with panics contained, then complete or fail each job under its lease.
+//! with panics contained, then fail each failed job and complete the rest
+//! together, each under its lease.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,7 +10,8 @@ use tokio::sync::watch;
 use tokio::task::JoinError;
 
 use super::{
-    JobCtx, JobError, JobKinds, JobOutcome, LeasedJob, RunOutcome, complete, fail, lease, skip_missed,
+    Finished, JobCtx, JobError, JobKinds, JobOutcome, LeasedJob, RunOutcome, complete_many, fail, lease,
+    skip_missed,
 };
 use crate::error::HasCode;
 use crate::store::Db;
@@ -97,17 +99,19 @@ impl Worker {
         .await?;
         let count = jobs.len();
         let mut running = Vec::with_capacity(count);
+        let mut finished = Vec::with_capacity(count);
         for job in jobs {
             if job.attempt > job.max_attempts {
                 // The previous holder's lease expired on the last attempt.
-                self.record(&job, Err(JobError::Abandoned), now).await;
+                self.record(&job, Err(JobError::Abandoned), now, &mut finished)
+                    .await;
                 continue;
             }
             let kind = match self.kinds.get(&job.kind) {
                 Ok(kind) => Arc::clone(kind),
                 Err(_) => {
                     let err = JobError::UnknownKind(job.kind.clone());
-                    self.record(&job, Err(err), now).await;
+                    self.record(&job, Err(err), now, &mut finished).await;
                     continue;
                 }
             };
@@ -131,8 +135,21 @@ impl Worker {
                     Err(JobError::Timeout(budget))
                 }
             };
-            let finished = now + TimeDelta::from_std(started.elapsed()).unwrap_or_default();
-            self.record(&job, result, finished).await;
+            let at = now + TimeDelta::from_std(started.elapsed()).unwrap_or_default();
+            self.record(&job, result, at, &mut finished).await;
+        }
+        // One commit for every plain completion of the round.
+        match complete_many(&self.db, finished).await {
+            Ok(lost) => {
+                for id in lost {
+                    tracing::warn!(worker = %self.cfg.worker_id, job = %id, "lease lost before completion");
+                }
+            }
+            Err(e) => tracing::warn!(
+                worker = %self.cfg.worker_id,
+                code = e.code().as_str(),
+                "could not complete the round's jobs: {e}"
+            ),
         }
         Ok(count)
     }
@@ -170,30 +187,39 @@ impl Worker {
         }
     }
 
-    /// Completes or fails one job; a lost lease or a database error is
-    /// logged (the job's lease expires and it is retried).
-    async fn record(&self, job: &LeasedJob, result: Result<JobOutcome, JobError>, now: DateTime<Utc>) {
-        let done = match result {
-            Ok(JobOutcome::Succeeded(detail)) => {
-                complete(&self.db, job, RunOutcome::Succeeded, detail, now).await
-            }
-            Ok(JobOutcome::Skipped(detail)) => {
-                complete(&self.db, job, RunOutcome::Skipped, detail, now).await
-            }
-            Ok(JobOutcome::Committed(_)) => Ok(()),
+    /// Fails one job now, or queues its completion for the round's batch; a
+    /// lost lease or a database error is logged (the job's lease expires and
+    /// it is retried).
+    async fn record(
+        &self,
+        job: &LeasedJob,
+        result: Result<JobOutcome, JobError>,
+        at: DateTime<Utc>,
+        finished: &mut Vec<Finished>,
+    ) {
+        let (outcome, detail) = match result {
+            Ok(JobOutcome::Succeeded(detail)) => (RunOutcome::Succeeded, detail),
+            Ok(JobOutcome::Skipped(detail)) => (RunOutcome::Skipped, detail),
+            Ok(JobOutcome::Committed(_)) => return,
             Err(err) => {
                 let message = format!("{}: {err}", err.code().as_str());
-                fail(&self.db, job, &message, now).await.map(|_| ())
+                if let Err(e) = fail(&self.db, job, &message, at).await {
+                    tracing::warn!(
+                        worker = %self.cfg.worker_id,
+                        job = %job.id,
+                        code = e.code().as_str(),
+                        "could not record the job's failure: {e}"
+                    );
+                }
+                return;
             }
         };
-        if let Err(e) = done {
-            tracing::warn!(
-                worker = %self.cfg.worker_id,
-                job = %job.id,
-                code = e.code().as_str(),
-                "could not record the job's result: {e}"
-            );
-        }
+        finished.push(Finished {
+            job: job.clone(),
+            outcome,
+            detail,
+            at,
+        });
     }
 }
 
