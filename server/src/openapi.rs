@@ -253,7 +253,8 @@ fn schemas() -> Value {
             "properties": {"id": id, "form_id": id, "data": {"type": "object"}, "version": {"type": "integer"},
                            "tags": {"type": "array", "items": {"type": "string"}},
                            "created_at": time, "updated_at": time, "created_by": id, "updated_by": id,
-                           "deleted_at": {"type": ["string", "null"], "format": "date-time"}},
+                           "deleted_at": {"type": ["string", "null"], "format": "date-time"},
+                           "expanded": {"type": "object", "description": "Relation field → target id and title."}},
         }));
     m.insert(
         "BatchInput".to_owned(),
@@ -285,6 +286,8 @@ fn schemas() -> Value {
                 "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
                 "cursor": {"type": "string"}, "q": {"type": "string", "maxLength": 200},
                 "total": {"type": "boolean"},
+                "expand": {"type": "array", "items": {"type": "string"},
+                           "description": "Relation fields whose targets' titles load with the page."},
             },
         }),
     );

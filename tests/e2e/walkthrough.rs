@@ -310,3 +310,54 @@ e2e!(record_life_cycle, |srv: Server| async move {
         .await
         .assert_error(401, "unauthorized");
 });
+
+e2e!(relation_expand, |srv: Server| async move {
+    let token = srv.demo().await;
+    let app = srv.create_app(&token, "CRM").await;
+    let customers = srv.create_form(&token, &app, customers_form()).await;
+    let orders = srv
+        .create_form(
+            &token,
+            &app,
+            json!({"name": "Orders", "fields": [
+                {"key": "customer", "label": "Customer", "type": "relation", "form_id": customers},
+                {"key": "amount", "label": "Amount", "type": "number"}
+            ]}),
+        )
+        .await;
+    let ada = srv
+        .create_record(&token, &customers, json!({"name": "Ada"}))
+        .await;
+    let ada_id = ada.body["id"].as_str().unwrap().to_owned();
+    let order = srv
+        .create_record(&token, &orders, json!({"customer": ada_id, "amount": 5}))
+        .await;
+    assert_eq!(order.status, 201, "{}", order.text);
+    let dangling = srv
+        .create_record(
+            &token,
+            &orders,
+            json!({"customer": "0190f1a2-0000-7000-8000-000000000000"}),
+        )
+        .await;
+    dangling.assert_error(422, "validation_failed");
+
+    let listed = srv
+        .get(&format!("/api/v1/forms/{orders}/records?expand=customer"), &token)
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let expanded = &listed.body["records"][0]["expanded"]["customer"];
+    assert_eq!(expanded["title"], "Ada", "{}", listed.text);
+    let queried = srv
+        .post(
+            &format!("/api/v1/forms/{orders}/records/query"),
+            &token,
+            json!({"expand": ["customer"]}),
+        )
+        .await;
+    assert_eq!(
+        queried.body["records"][0]["expanded"]["customer"]["title"], "Ada",
+        "{}",
+        queried.text
+    );
+});

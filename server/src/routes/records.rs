@@ -59,6 +59,12 @@ const LIST_PARAMS: &[Param] = &[
         kind: "boolean",
         description: "Also count all matches.",
     },
+    Param {
+        name: "expand",
+        location: "query",
+        kind: "string",
+        description: "Comma-separated relation fields whose targets' titles load with the page.",
+    },
     DELETED,
 ];
 const PURGE: Param = Param {
@@ -145,6 +151,8 @@ struct ListParams {
     total: bool,
     #[serde(default)]
     deleted: bool,
+    /// Comma-separated relation field keys.
+    expand: Option<String>,
 }
 
 /// `?deleted=` on query.
@@ -193,6 +201,10 @@ async fn list_records(
         cursor: p.cursor,
         q: p.q,
         total: p.total,
+        expand: p
+            .expand
+            .map(|e| e.split(',').map(str::to_owned).collect())
+            .unwrap_or_default(),
         ..QueryRequest::default()
     };
     Ok(HttpResponse::Ok().json(
