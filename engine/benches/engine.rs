@@ -81,5 +81,74 @@ fn compile_filter(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, compile_filter);
+/// A 20-field form: compile once (cached per version), then validate one
+/// valid record and one with three faults against the compiled schema.
+#[allow(clippy::expect_used)] // set-up of constant fixtures
+fn validate_record(c: &mut Criterion) {
+    use engine::meta::compile::{Validators, validate};
+    let types = builtin().expect("builtin registry");
+    let opt = |v: &str| json!({"value": v, "label": v, "color": "#1677ff"});
+    let def: FormDef = serde_json::from_value(json!({
+        "name": "customers",
+        "fields": [
+            {"key": "name", "label": "Name", "type": "text", "required": true, "max_length": 100},
+            {"key": "company", "label": "Company", "type": "text"},
+            {"key": "email", "label": "Email", "type": "email"},
+            {"key": "phone", "label": "Phone", "type": "phone"},
+            {"key": "website", "label": "Website", "type": "url"},
+            {"key": "tier", "label": "Tier", "type": "select", "options": [opt("VIP"), opt("普通"), opt("沉睡")]},
+            {"key": "interests", "label": "Interests", "type": "multiselect", "options": [opt("golf"), opt("wine"), opt("tea")]},
+            {"key": "total_spent", "label": "Total", "type": "money", "min": 0},
+            {"key": "orders", "label": "Orders", "type": "number", "min": 0, "precision": 0},
+            {"key": "score", "label": "Score", "type": "rating", "max": 5},
+            {"key": "birthday", "label": "Birthday", "type": "date"},
+            {"key": "last_order_at", "label": "Last order", "type": "datetime"},
+            {"key": "is_member", "label": "Member", "type": "checkbox"},
+            {"key": "address", "label": "Address", "type": "textarea"},
+            {"key": "city", "label": "City", "type": "text"},
+            {"key": "province", "label": "Province", "type": "text"},
+            {"key": "source", "label": "Source", "type": "select", "options": [opt("web"), opt("store")]},
+            {"key": "note", "label": "Note", "type": "textarea", "max_length": 2000},
+            {"key": "referrer", "label": "Referrer", "type": "text"},
+            {"key": "discount", "label": "Discount", "type": "number", "min": 0, "max": 100}
+        ]
+    }))
+    .expect("form definition");
+    let good = json!({
+        "name": "王小明", "company": "Acme", "email": "wang@example.com", "phone": "+86 138 0000 0000",
+        "website": "https://example.com", "tier": "VIP", "interests": ["golf", "tea"], "total_spent": 12345.5,
+        "orders": 17, "score": 4, "birthday": "1990-02-28", "last_order_at": "2026-11-01T08:00:00.000Z",
+        "is_member": true, "address": "上海市浦东新区", "city": "上海", "province": "上海", "source": "web",
+        "note": "季度回访", "referrer": "李雷", "discount": 5
+    });
+    let mut bad = good.clone();
+    bad["total_spent"] = json!("lots");
+    bad["tier"] = json!("Gold");
+    bad["email"] = json!("not-an-email");
+    let validators = Validators::new();
+    let form = FormId::new();
+    let check = validators.get(form, 1, &types, &def).expect("validator");
+    assert!(
+        validate(&check, &good).is_empty(),
+        "the good record must be valid"
+    );
+    assert_eq!(validate(&check, &bad).len(), 3, "the bad record has three faults");
+    c.bench_function("validate_record/compile_20_fields", |b| {
+        b.iter(|| black_box(engine::meta::compile::compile_form(&types, black_box(&def))));
+    });
+    c.bench_function("validate_record/valid_20_fields", |b| {
+        b.iter(|| {
+            let v = validators.get(form, 1, &types, &def).expect("validator");
+            black_box(validate(&v, black_box(&good)))
+        });
+    });
+    c.bench_function("validate_record/invalid_20_fields", |b| {
+        b.iter(|| {
+            let v = validators.get(form, 1, &types, &def).expect("validator");
+            black_box(validate(&v, black_box(&bad)))
+        });
+    });
+}
+
+criterion_group!(benches, compile_filter, validate_record);
 criterion_main!(benches);
