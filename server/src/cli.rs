@@ -44,8 +44,8 @@ pub enum AdminCommand {
         /// Owner's email.
         #[arg(long)]
         email: String,
-        /// Owner's password (at least 8 characters).
-        #[arg(long)]
+        /// Owner's password (at least 8 characters); the environment keeps it out of `ps`.
+        #[arg(long, env = "FORMWORK_ADMIN_PASSWORD", hide_env_values = true)]
         password: String,
         /// Tenant display name (defaults to the slug).
         #[arg(long, default_value = "")]

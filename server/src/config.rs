@@ -57,7 +57,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Database URL: `sqlite://file.db?mode=rwc` or `postgres://user@host/db`.
-    #[arg(long, env = DATABASE_URL, default_value = DEFAULT_DATABASE_URL, global = true)]
+    #[arg(long, env = DATABASE_URL, default_value = DEFAULT_DATABASE_URL, hide_env_values = true, global = true)]
     pub database_url: String,
 
     /// Address the HTTP server listens on.
