@@ -262,6 +262,7 @@ async fn lease_complete_and_scope(t: &TestDb) {
         (view.status, view.finished_at),
         (JobStatus::Succeeded, Some(t0() + secs(2)))
     );
+    assert_eq!((view.locked_until, view.locked_by.as_deref()), (None, Some("w1")));
     let e = jobs::complete(db, held, RunOutcome::Succeeded, Value::Null, t0())
         .await
         .expect_err("twice");

@@ -15,10 +15,18 @@
 //!   leasable again; the crashed attempt still counts toward `max_attempts`.
 //! - **The clock is a parameter.** No function here reads the wall clock
 //!   for scheduling decisions (durations in the run log are measured).
-//! - Every query is scoped by `TenantId` first, except the worker's lease
-//!   scan and the misfire sweep ([`lease`], [`skip_missed`]): a worker
-//!   serves every tenant, so those scan by `(status, run_at)` and then act
-//!   on the rows they found by primary key.
+//! - Every query is scoped by `TenantId` first, except the worker's side:
+//!   the lease scan, the misfire sweep and the batched completion
+//!   ([`lease`], [`skip_missed`], [`complete_many`]). A worker serves every
+//!   tenant, so those scan by `(status, run_at)` and then act on the rows
+//!   they found by primary key and lease token.
+//! - **Misfires are skipped, not replayed.** A pending job older than the
+//!   worker's grace window (default 24 h) is marked `skipped` with a run-log
+//!   row instead of running late; retries are exempt.
+//!
+//! Handlers ([`JobKind`]) live in a frozen registry ([`JobKinds`]); the
+//! worker runs a round's handlers concurrently, each in its own task under a
+//! time budget, so a panic or an overrun fails that job only.
 //!
 //! Callers: the automation planner (enqueue, cancel_pending), the server's
 //! background task ([`Worker::run_forever`]), the `scheduler run --at` CLI
