@@ -53,7 +53,10 @@ pub use batch::{Finished, complete_many};
 pub use enqueue::{cancel_job, cancel_pending, enqueue};
 pub use error::JobError;
 pub use kind::{BoxFuture, Completed, JobCtx, JobKind, JobKinds, JobOutcome, JobTx};
-pub use lease::{FailOutcome, backoff, complete, complete_in, fail, lease, skip_missed};
+pub use lease::{
+    BACKOFF_BASE_SECS, BACKOFF_CAP_SECS, FailOutcome, backoff, complete, complete_in, fail, lease,
+    skip_missed,
+};
 pub use read::{get_job, list_runs};
 pub use worker::{Worker, WorkerConfig, run_once};
 
