@@ -64,3 +64,64 @@ pub fn build(
         .wrap(from_fn(metrics::middleware))
         .wrap(from_fn(request_id::middleware))
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::{Method, StatusCode};
+    use actix_web::test;
+    use engine::{Engine, EngineConfig};
+
+    use super::{AppState, build};
+    use crate::routes::{self, Verb};
+
+    /// Every row of the route table is reachable: the app answers it with
+    /// something other than the "no such path" 404 or a 405.
+    #[actix_web::test]
+    async fn every_table_row_is_registered() {
+        let engine = Engine::open("sqlite::memory:", EngineConfig::default())
+            .await
+            .expect("engine");
+        let app = test::init_service(build(AppState::new(engine, 1024 * 1024))).await;
+        let id = "0190f1a2-0000-7000-8000-000000000000";
+        for e in routes::all() {
+            let path = e
+                .path
+                .replace("{app_id}", id)
+                .replace("{form_id}", id)
+                .replace("{id}", id)
+                .replace("{tag}", "t");
+            let method = match e.verb {
+                Verb::Get => Method::GET,
+                Verb::Post => Method::POST,
+                Verb::Put => Method::PUT,
+                Verb::Patch => Method::PATCH,
+                Verb::Delete => Method::DELETE,
+            };
+            let req = test::TestRequest::default()
+                .method(method)
+                .uri(&path)
+                .to_request();
+            let res = test::call_service(&app, req).await;
+            assert_ne!(
+                res.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{} {}",
+                e.verb.as_lower(),
+                e.path
+            );
+            let bytes = test::read_body(res).await;
+            let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let message = body["error"]["message"].as_str().unwrap_or_default();
+            assert!(
+                !message.starts_with("no such path"),
+                "{} {} is not routed",
+                e.verb.as_lower(),
+                e.path
+            );
+        }
+        let res = test::call_service(&app, test::TestRequest::get().uri("/nope").to_request()).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        let res = test::call_service(&app, test::TestRequest::delete().uri("/healthz").to_request()).await;
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+}
