@@ -168,3 +168,24 @@ e2e!(cli_migrate_and_admin, |srv: Server| async move {
     ]);
     assert!(!dup.status.success());
 });
+
+/// Start-up against an unreachable database fails fast with a clear message
+/// (backend-independent, so it has no SQLite/PostgreSQL pair).
+#[test]
+fn unreachable_database_fails_fast() {
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_formwork"))
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/nowhere")
+        .env("FORMWORK_BIND", "127.0.0.1:0")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot connect to the database"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+}
