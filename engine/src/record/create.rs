@@ -167,14 +167,12 @@ impl Engine {
         let db = self.db();
         let _w = db.write_lock().await;
         let tx = db.conn().begin().await?;
-        let mut views = Vec::with_capacity(prepared.len());
-        for data in prepared {
-            let row = self.insert_prepared(&tx, ctx, &form, data).await?;
-            views.push(super::view(&form.def, &row, Vec::new())?);
-        }
+        let rows = self.insert_prepared_many(&tx, ctx, &form, prepared).await?;
         tx.commit().await?;
         db.optimize().await?;
-        Ok(views)
+        rows.iter()
+            .map(|row| super::view(&form.def, row, Vec::new()))
+            .collect()
     }
 
     /// Inserts validated data: assigns serial numbers, writes the record and
@@ -184,40 +182,72 @@ impl Engine {
         conn: &C,
         ctx: &Ctx,
         form: &LoadedForm,
-        mut data: Map<String, Value>,
+        data: Map<String, Value>,
     ) -> Result<record::Model, RecordError> {
+        let mut rows = self.insert_prepared_many(conn, ctx, form, vec![data]).await?;
+        rows.pop()
+            .ok_or_else(|| StoreError::Corrupt("insert returned no row".to_owned()).into())
+    }
+
+    /// Inserts many validated records with multi-row statements: one
+    /// counter bump per serial field for the whole set, then the records and
+    /// their history rows in chunks.
+    pub(crate) async fn insert_prepared_many<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        ctx: &Ctx,
+        form: &LoadedForm,
+        mut items: Vec<Map<String, Value>>,
+    ) -> Result<Vec<record::Model>, RecordError> {
+        let n = i64::try_from(items.len()).unwrap_or(i64::MAX);
         for f in form.def.fields.iter().filter(|f| f.kind == "serial") {
             let pattern = f.cfg_str("pattern").unwrap_or("{seq:6}");
             let period = serial_period(pattern, ctx.now);
-            let seq = counter::next_serial(conn, ctx.tenant, form.id, &f.key, &period).await?;
-            data.insert(f.key.clone(), Value::String(render_serial(pattern, seq, ctx.now)));
+            let last = counter::next_serial(conn, ctx.tenant, form.id, &f.key, &period, n).await?;
+            for (seq, data) in (last - n + 1..).zip(items.iter_mut()) {
+                data.insert(f.key.clone(), Value::String(render_serial(pattern, seq, ctx.now)));
+            }
         }
-        let id = RecordId::new();
-        let row = record::Model {
-            id: id.to_string(),
-            tenant_id: ctx.tenant.to_string(),
-            app_id: form.app_id.to_string(),
-            form_id: form.id.to_string(),
-            form_version: form.version,
-            data: Value::Object(data.clone()),
-            version: 1,
-            created_by: ctx.actor.to_string(),
-            updated_by: ctx.actor.to_string(),
-            created_at: ctx.now,
-            updated_at: ctx.now,
-            deleted_at: None,
-        };
-        let active: record::ActiveModel = row.clone().into();
-        if let Err(e) = record::Entity::insert(active).exec_without_returning(conn).await {
-            return Err(self.map_unique(form, e));
-        }
-        let changes: Map<String, Value> = data
+        let rows: Vec<record::Model> = items
             .into_iter()
-            .map(|(k, v)| (k, json!({ "from": null, "to": v })))
+            .map(|data| record::Model {
+                id: RecordId::new().to_string(),
+                tenant_id: ctx.tenant.to_string(),
+                app_id: form.app_id.to_string(),
+                form_id: form.id.to_string(),
+                form_version: form.version,
+                data: Value::Object(data),
+                version: 1,
+                created_by: ctx.actor.to_string(),
+                updated_by: ctx.actor.to_string(),
+                created_at: ctx.now,
+                updated_at: ctx.now,
+                deleted_at: None,
+            })
             .collect();
-        self.write_history(conn, ctx, form.id, &row.id, 1, "create", Value::Object(changes))
-            .await?;
-        Ok(row)
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            let actives = chunk.iter().cloned().map(record::ActiveModel::from);
+            if let Err(e) = record::Entity::insert_many(actives)
+                .exec_without_returning(conn)
+                .await
+            {
+                return Err(self.map_unique(form, e));
+            }
+            let history = chunk.iter().map(|row| {
+                let changes: Map<String, Value> = row
+                    .data
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), json!({ "from": null, "to": v })))
+                    .collect();
+                history_row(ctx, form.id, &row.id, 1, "create", Value::Object(changes))
+            });
+            record_history::Entity::insert_many(history)
+                .exec_without_returning(conn)
+                .await?;
+        }
+        Ok(rows)
     }
 
     /// Turns a unique-index violation into `duplicate_value` naming the field.
@@ -244,21 +274,36 @@ impl Engine {
         action: &str,
         changes: Value,
     ) -> Result<(), RecordError> {
-        let row = record_history::ActiveModel {
-            id: Set(RecordHistoryId::new().to_string()),
-            tenant_id: Set(ctx.tenant.to_string()),
-            form_id: Set(form.to_string()),
-            record_id: Set(record_id.to_owned()),
-            version: Set(version),
-            action: Set(action.to_owned()),
-            actor: Set(ctx.actor.to_string()),
-            at: Set(ctx.now),
-            changes: Set(changes),
-        };
+        let row = history_row(ctx, form, record_id, version, action, changes);
         record_history::Entity::insert(row)
             .exec_without_returning(conn)
             .await?;
         Ok(())
+    }
+}
+
+/// Rows per multi-row INSERT: far below every backend's bind limit.
+const INSERT_CHUNK: usize = 500;
+
+/// A history row, ready to insert.
+fn history_row(
+    ctx: &Ctx,
+    form: FormId,
+    record_id: &str,
+    version: i32,
+    action: &str,
+    changes: Value,
+) -> record_history::ActiveModel {
+    record_history::ActiveModel {
+        id: Set(RecordHistoryId::new().to_string()),
+        tenant_id: Set(ctx.tenant.to_string()),
+        form_id: Set(form.to_string()),
+        record_id: Set(record_id.to_owned()),
+        version: Set(version),
+        action: Set(action.to_owned()),
+        actor: Set(ctx.actor.to_string()),
+        at: Set(ctx.now),
+        changes: Set(changes),
     }
 }
 

@@ -10,7 +10,8 @@ use sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use super::StoreError;
 use crate::ids::{FormId, TenantId};
 
-/// Takes the next number of `(tenant, form, field, period)`, starting at 1.
+/// Reserves the next `n` numbers of `(tenant, form, field, period)`
+/// (starting at 1) and returns the last of them.
 ///
 /// # Errors
 /// `internal` on storage failure.
@@ -20,6 +21,7 @@ pub async fn next_serial<C: ConnectionTrait>(
     form: FormId,
     field_key: &str,
     period: &str,
+    n: i64,
 ) -> Result<i64, StoreError> {
     let table = Alias::new("serial_counters");
     let value = Alias::new("value");
@@ -37,7 +39,7 @@ pub async fn next_serial<C: ConnectionTrait>(
             form.to_string().into(),
             field_key.to_owned().into(),
             period.to_owned().into(),
-            1i64.into(),
+            n.into(),
         ])
         .on_conflict(
             OnConflict::columns([
@@ -46,7 +48,7 @@ pub async fn next_serial<C: ConnectionTrait>(
                 Alias::new("field_key"),
                 Alias::new("period"),
             ])
-            .value(value.clone(), Expr::col((table, value.clone())).add(1))
+            .value(value.clone(), Expr::col((table, value.clone())).add(n))
             .to_owned(),
         )
         .returning_col(value)
