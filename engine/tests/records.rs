@@ -89,6 +89,10 @@ async fn create_read_update(db: &TestDb) {
     let history = db.engine.record_history(&ctx, form, r.id).await.expect("history");
     assert_eq!(history.len(), 2);
     assert_eq!(history[1].changes["total_spent"], json!({"from": 120, "to": 10}));
+    // The create row shows the first values, rebuilt from later changes.
+    assert_eq!(history[0].action, "create");
+    assert_eq!(history[0].changes["total_spent"], json!({"from": null, "to": 120}));
+    assert_eq!(history[0].changes["name"], json!({"from": null, "to": "Ann"}));
 }
 both_backends!(create_read_update_t, create_read_update);
 

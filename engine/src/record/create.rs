@@ -233,16 +233,11 @@ impl Engine {
             {
                 return Err(self.map_unique(form, e));
             }
-            let history = chunk.iter().map(|row| {
-                let changes: Map<String, Value> = row
-                    .data
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| (k.clone(), json!({ "from": null, "to": v })))
-                    .collect();
-                history_row(ctx, form.id, &row.id, 1, "create", Value::Object(changes))
-            });
+            // The created values are the record's first state; history
+            // rebuilds them on read instead of storing them twice.
+            let history = chunk
+                .iter()
+                .map(|row| history_row(ctx, form.id, &row.id, 1, "create", json!({})));
             record_history::Entity::insert_many(history)
                 .exec_without_returning(conn)
                 .await?;

@@ -1,6 +1,7 @@
 //! `get_record`, `record_history`, `query_records`, `aggregate_records`.
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::{Map, Value, json};
 
 use super::{HistoryView, PageView, RecordError, RecordView};
 use crate::Engine;
@@ -45,10 +46,11 @@ impl Engine {
     ) -> Result<Vec<HistoryView>, RecordError> {
         require(ctx, Action::ReadData)?;
         self.load_form(ctx, form_id).await?;
-        if self.record_row(ctx, form_id, id, false).await.is_err() {
-            self.record_row(ctx, form_id, id, true).await?;
-        }
-        record_history::Entity::find()
+        let row = match self.record_row(ctx, form_id, id, false).await {
+            Ok(row) => row,
+            Err(_) => self.record_row(ctx, form_id, id, true).await?,
+        };
+        let mut views = record_history::Entity::find()
             .filter(record_history::Column::TenantId.eq(ctx.tenant.to_string()))
             .filter(record_history::Column::RecordId.eq(id.to_string()))
             .order_by_asc(record_history::Column::Version)
@@ -65,7 +67,9 @@ impl Engine {
                     changes: h.changes,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, RecordError>>()?;
+        fill_created_values(&mut views, &row.data);
+        Ok(views)
     }
 
     /// Filters, sorts and pages records (or the recycle bin when `deleted`).
@@ -135,5 +139,37 @@ impl Engine {
             ctx.now,
         )
         .await?)
+    }
+}
+
+/// The `create` row stores no values (they would duplicate the record):
+/// its changes are rebuilt here by undoing every later change, newest
+/// first, starting from the stored data.
+fn fill_created_values(views: &mut [HistoryView], data: &Value) {
+    let mut state = data.as_object().cloned().unwrap_or_default();
+    for view in views.iter_mut().rev() {
+        if view.action == "create" {
+            if view.changes.as_object().is_some_and(Map::is_empty) {
+                let created: Map<String, Value> = state
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json!({ "from": null, "to": v })))
+                    .collect();
+                view.changes = Value::Object(created);
+            }
+            continue;
+        }
+        let Some(changes) = view.changes.as_object() else {
+            continue;
+        };
+        for (key, change) in changes.iter().filter(|(k, _)| !k.starts_with('_')) {
+            match change.get("from") {
+                Some(Value::Null) | None => {
+                    state.remove(key);
+                }
+                Some(from) => {
+                    state.insert(key.clone(), from.clone());
+                }
+            }
+        }
     }
 }
