@@ -21,6 +21,7 @@ pub use config::EngineConfig;
 
 use crate::meta::compile::Validators;
 use crate::meta::field_type::{FieldTypes, RegistryError};
+use crate::meta::form::cache::FormCache;
 use crate::script::Sandbox;
 use crate::store::{Db, StoreError};
 
@@ -36,6 +37,7 @@ struct Inner {
     types: FieldTypes,
     validators: Validators,
     sandbox: Sandbox,
+    forms: FormCache,
     cfg: EngineConfig,
 }
 
@@ -74,6 +76,7 @@ impl Engine {
                 types,
                 validators: Validators::new(),
                 sandbox,
+                forms: FormCache::default(),
                 cfg,
             }),
         })
@@ -128,6 +131,11 @@ impl Engine {
     #[must_use]
     pub fn sandbox(&self) -> &Sandbox {
         &self.inner.sandbox
+    }
+
+    /// Recently loaded forms.
+    pub(crate) fn form_cache(&self) -> &FormCache {
+        &self.inner.forms
     }
 
     /// The limits in force.

@@ -675,3 +675,14 @@ async fn relation_titles_expand(db: &TestDb) {
     assert_eq!(e.code(), ErrorCode::InvalidQuery);
 }
 both_backends!(relation_titles_expand_t, relation_titles_expand);
+
+async fn deleting_an_app_hides_its_forms(db: &TestDb) {
+    let ctx = db.tenant("acme").await;
+    let form = customers(db, &ctx).await;
+    let r = db.engine.create_record(&ctx, form, input(json!({"name": "A"})), None).await.expect("a");
+    let app = db.engine.get_form(&ctx, form).await.expect("form").app_id;
+    db.engine.delete_app(&ctx, app).await.expect("delete app");
+    assert_eq!(db.engine.get_form(&ctx, form).await.expect_err("gone").code(), ErrorCode::NotFound);
+    assert_eq!(db.engine.get_record(&ctx, form, r.id).await.expect_err("gone").code(), ErrorCode::NotFound);
+}
+both_backends!(deleting_an_app_hides_its_forms_t, deleting_an_app_hides_its_forms);

@@ -1,7 +1,10 @@
 //! Apps: a named group of forms in a tenant.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
 use serde::{Deserialize, Serialize};
 
 use super::MetaError;
@@ -10,7 +13,7 @@ use crate::auth::policy::{Action, require};
 use crate::ctx::Ctx;
 use crate::error::FieldError;
 use crate::ids::AppId;
-use crate::store::entity::app;
+use crate::store::entity::{app, form};
 use crate::store::parse_id;
 
 /// Input to create an app.
@@ -163,8 +166,31 @@ impl Engine {
         let row = self.app_row(ctx, id).await?;
         let mut active: app::ActiveModel = row.into();
         active.deleted_at = Set(Some(ctx.now));
-        let _w = self.db().write_lock().await;
-        active.update(self.db().conn()).await?;
+        let db = self.db();
+        let _w = db.write_lock().await;
+        let tx = db.conn().begin().await?;
+        active.update(&tx).await?;
+        // Its forms go with it (their records stay stored, unreachable).
+        let forms: Vec<String> = form::Entity::find()
+            .select_only()
+            .column(form::Column::Id)
+            .filter(form::Column::TenantId.eq(ctx.tenant.to_string()))
+            .filter(form::Column::AppId.eq(id.to_string()))
+            .filter(form::Column::DeletedAt.is_null())
+            .into_tuple()
+            .all(&tx)
+            .await?;
+        form::Entity::update_many()
+            .col_expr(form::Column::DeletedAt, sea_query::Expr::val(ctx.now))
+            .filter(form::Column::TenantId.eq(ctx.tenant.to_string()))
+            .filter(form::Column::AppId.eq(id.to_string()))
+            .filter(form::Column::DeletedAt.is_null())
+            .exec(&tx)
+            .await?;
+        tx.commit().await?;
+        for f in forms.iter().filter_map(|f| f.parse().ok()) {
+            self.form_cache().evict(ctx.tenant, f);
+        }
         Ok(())
     }
 }

@@ -5,10 +5,13 @@
 //! data alone, so re-adding the key brings the data back; a type change that
 //! existing values do not satisfy is refused unless converted in full.
 
+pub mod cache;
 mod change;
 mod create;
 mod read;
 mod update;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -128,8 +131,13 @@ impl Engine {
     ///
     /// # Errors
     /// `not_found` when the form is not the tenant's or was deleted.
-    pub async fn load_form(&self, ctx: &Ctx, id: FormId) -> Result<LoadedForm, MetaError> {
-        load_form_in(self.db().conn(), ctx, id).await
+    pub async fn load_form(&self, ctx: &Ctx, id: FormId) -> Result<Arc<LoadedForm>, MetaError> {
+        if let Some(form) = self.form_cache().get(ctx.tenant, id) {
+            return Ok(form);
+        }
+        let form = Arc::new(load_form_in(self.db().conn(), ctx, id).await?);
+        self.form_cache().put(ctx.tenant, Arc::clone(&form));
+        Ok(form)
     }
 }
 

@@ -88,10 +88,11 @@ impl Engine {
     pub async fn delete_form(&self, ctx: &Ctx, id: FormId) -> Result<(), MetaError> {
         require(ctx, Action::DesignApps)?;
         let form = self.load_form(ctx, id).await?;
-        let mut active: form::ActiveModel = form.row.into();
+        let mut active: form::ActiveModel = form.row.clone().into();
         active.deleted_at = Set(Some(ctx.now));
         let _w = self.db().write_lock().await;
         active.update(self.db().conn()).await?;
+        self.form_cache().evict(ctx.tenant, id);
         Ok(())
     }
 

@@ -106,6 +106,7 @@ impl Engine {
             });
         }
         tx.commit().await?;
+        self.form_cache().evict(ctx.tenant, id);
         db.optimize().await?;
         LoadedForm::from_row(row).map(|f| f.view())
     }
