@@ -22,6 +22,7 @@ pub use config::EngineConfig;
 use crate::meta::compile::Validators;
 use crate::meta::field_type::{FieldTypes, RegistryError};
 use crate::meta::form::cache::FormCache;
+use crate::record::group::CreateQueue;
 use crate::script::Sandbox;
 use crate::store::{Db, StoreError};
 
@@ -38,6 +39,7 @@ struct Inner {
     validators: Validators,
     sandbox: Sandbox,
     forms: FormCache,
+    creates: CreateQueue,
     cfg: EngineConfig,
 }
 
@@ -77,6 +79,7 @@ impl Engine {
                 validators: Validators::new(),
                 sandbox,
                 forms: FormCache::default(),
+                creates: CreateQueue::default(),
                 cfg,
             }),
         })
@@ -136,6 +139,11 @@ impl Engine {
     /// Recently loaded forms.
     pub(crate) fn form_cache(&self) -> &FormCache {
         &self.inner.forms
+    }
+
+    /// Creates waiting for a group commit.
+    pub(crate) fn create_queue(&self) -> &CreateQueue {
+        &self.inner.creates
     }
 
     /// The limits in force.

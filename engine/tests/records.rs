@@ -686,3 +686,30 @@ async fn deleting_an_app_hides_its_forms(db: &TestDb) {
     assert_eq!(db.engine.get_record(&ctx, form, r.id).await.expect_err("gone").code(), ErrorCode::NotFound);
 }
 both_backends!(deleting_an_app_hides_its_forms_t, deleting_an_app_hides_its_forms);
+
+async fn concurrent_creates_fail_alone(db: &TestDb) {
+    let ctx = db.tenant("acme").await;
+    let form = customers(db, &ctx).await;
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let (engine, ctx) = (db.engine.clone(), ctx.clone());
+        // Creates 0, 8 and 16 all claim the same unique email.
+        let email = if i % 8 == 0 { "same@x.com".to_owned() } else { format!("c{i}@x.com") };
+        let body = json!({"name": format!("c{i}"), "email": email});
+        tasks.push(tokio::spawn(async move { engine.create_record(&ctx, form, input(body), None).await }));
+    }
+    let (mut ok, mut dup) = (0, 0);
+    for t in tasks {
+        match t.await.expect("join") {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                assert_eq!(e.code(), ErrorCode::DuplicateValue, "{e}");
+                dup += 1;
+            }
+        }
+    }
+    assert_eq!((ok, dup), (22, 2));
+    let page = db.engine.query_records(&ctx, form, Default::default(), false).await.expect("list");
+    assert_eq!(page.records.len(), 22);
+}
+both_backends!(concurrent_creates_fail_alone_t, concurrent_creates_fail_alone);

@@ -1,6 +1,8 @@
 //! `create_record` (with `Idempotency-Key`) and `batch_create_records`.
 
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, TransactionTrait};
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -60,12 +62,16 @@ impl Engine {
         if !errs.is_empty() {
             return Err(RecordError::Invalid(errs));
         }
+        let Some((key, hash)) = idem else {
+            let row = self.insert_grouped(ctx, form.clone(), data).await?;
+            return super::view(&form.def, &row, Vec::new());
+        };
         let db = self.db();
         let _w = db.write_lock().await;
         let tx = db.conn().begin().await?;
         let row = self.insert_prepared(&tx, ctx, &form, data).await?;
         let view = super::view(&form.def, &row, Vec::new())?;
-        if let Some((key, hash)) = idem {
+        {
             let stored = idempotency_key::ActiveModel {
                 tenant_id: Set(ctx.tenant.to_string()),
                 key: Set(key.clone()),
@@ -167,7 +173,8 @@ impl Engine {
         let db = self.db();
         let _w = db.write_lock().await;
         let tx = db.conn().begin().await?;
-        let rows = self.insert_prepared_many(&tx, ctx, &form, prepared).await?;
+        let items = prepared.into_iter().map(|data| (ctx, data)).collect();
+        let rows = self.insert_prepared_many(&tx, &form, items).await?;
         tx.commit().await?;
         db.optimize().await?;
         rows.iter()
@@ -184,33 +191,47 @@ impl Engine {
         form: &LoadedForm,
         data: Map<String, Value>,
     ) -> Result<record::Model, RecordError> {
-        let mut rows = self.insert_prepared_many(conn, ctx, form, vec![data]).await?;
+        let mut rows = self.insert_prepared_many(conn, form, vec![(ctx, data)]).await?;
         rows.pop()
             .ok_or_else(|| StoreError::Corrupt("insert returned no row".to_owned()).into())
     }
 
-    /// Inserts many validated records with multi-row statements: one
-    /// counter bump per serial field for the whole set, then the records and
-    /// their history rows in chunks.
+    /// Inserts many validated records of one form with multi-row
+    /// statements: one counter bump per serial field and period for the
+    /// whole set, then the records and their history rows in chunks. Each
+    /// item carries its caller (several requests may share one commit).
     pub(crate) async fn insert_prepared_many<C: ConnectionTrait>(
         &self,
         conn: &C,
-        ctx: &Ctx,
         form: &LoadedForm,
-        mut items: Vec<Map<String, Value>>,
+        mut items: Vec<(&Ctx, Map<String, Value>)>,
     ) -> Result<Vec<record::Model>, RecordError> {
-        let n = i64::try_from(items.len()).unwrap_or(i64::MAX);
         for f in form.def.fields.iter().filter(|f| f.kind == "serial") {
             let pattern = f.cfg_str("pattern").unwrap_or("{seq:6}");
-            let period = serial_period(pattern, ctx.now);
-            let last = counter::next_serial(conn, ctx.tenant, form.id, &f.key, &period, n).await?;
-            for (seq, data) in (last - n + 1..).zip(items.iter_mut()) {
-                data.insert(f.key.clone(), Value::String(render_serial(pattern, seq, ctx.now)));
+            let mut by_period: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            for (i, (ctx, _)) in items.iter().enumerate() {
+                by_period
+                    .entry(serial_period(pattern, ctx.now))
+                    .or_default()
+                    .push(i);
+            }
+            for (period, members) in by_period {
+                let Some(first) = members.first().and_then(|&i| items.get(i)) else {
+                    continue;
+                };
+                let tenant = first.0.tenant;
+                let n = i64::try_from(members.len()).unwrap_or(i64::MAX);
+                let last = counter::next_serial(conn, tenant, form.id, &f.key, &period, n).await?;
+                for (seq, i) in (last - n + 1..).zip(members) {
+                    if let Some((ctx, data)) = items.get_mut(i) {
+                        data.insert(f.key.clone(), Value::String(render_serial(pattern, seq, ctx.now)));
+                    }
+                }
             }
         }
         let rows: Vec<record::Model> = items
             .into_iter()
-            .map(|data| record::Model {
+            .map(|(ctx, data)| record::Model {
                 id: RecordId::new().to_string(),
                 tenant_id: ctx.tenant.to_string(),
                 app_id: form.app_id.to_string(),
@@ -235,9 +256,7 @@ impl Engine {
             }
             // The created values are the record's first state; history
             // rebuilds them on read instead of storing them twice.
-            let history = chunk
-                .iter()
-                .map(|row| history_row(ctx, form.id, &row.id, 1, "create", json!({})));
+            let history = chunk.iter().map(|row| create_history_row(row, form.id));
             record_history::Entity::insert_many(history)
                 .exec_without_returning(conn)
                 .await?;
@@ -299,6 +318,21 @@ fn history_row(
         actor: Set(ctx.actor.to_string()),
         at: Set(ctx.now),
         changes: Set(changes),
+    }
+}
+
+/// The history row of a created record (its values are rebuilt on read).
+fn create_history_row(row: &record::Model, form: FormId) -> record_history::ActiveModel {
+    record_history::ActiveModel {
+        id: Set(RecordHistoryId::new().to_string()),
+        tenant_id: Set(row.tenant_id.clone()),
+        form_id: Set(form.to_string()),
+        record_id: Set(row.id.clone()),
+        version: Set(1),
+        action: Set("create".to_owned()),
+        actor: Set(row.created_by.clone()),
+        at: Set(row.created_at),
+        changes: Set(json!({})),
     }
 }
 

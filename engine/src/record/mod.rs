@@ -10,6 +10,7 @@ mod create;
 mod delete;
 mod error;
 mod expand;
+pub mod group;
 mod prepare;
 mod read;
 mod tags;
