@@ -107,7 +107,7 @@ impl Engine {
     /// Checks the database answers.
     ///
     /// # Errors
-    /// `internal` when it does not.
+    /// `unavailable` when it does not.
     pub async fn ready(&self) -> Result<(), StoreError> {
         self.inner.db.ping().await
     }

@@ -713,3 +713,18 @@ async fn concurrent_creates_fail_alone(db: &TestDb) {
     assert_eq!(page.records.len(), 22);
 }
 both_backends!(concurrent_creates_fail_alone_t, concurrent_creates_fail_alone);
+
+async fn unknown_key_does_not_hide_other_faults(db: &TestDb) {
+    let ctx = db.tenant("acme").await;
+    let form = customers(db, &ctx).await;
+    let e = db
+        .engine
+        .create_record(&ctx, form, input(json!({"total_spent": "lots", "nope": 1})), None)
+        .await
+        .expect_err("both");
+    let fields: Vec<String> = e.details().into_iter().map(|d| d.field).collect();
+    for f in ["nope", "total_spent", "name"] {
+        assert!(fields.contains(&f.to_owned()), "{f} missing from {fields:?}");
+    }
+}
+both_backends!(unknown_key_does_not_hide_other_faults_t, unknown_key_does_not_hide_other_faults);

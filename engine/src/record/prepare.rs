@@ -72,13 +72,14 @@ impl Engine {
         input: Map<String, Value>,
         kind: WriteKind,
     ) -> Result<Map<String, Value>, Vec<FieldError>> {
+        // Keys that may not be written are reported with, not instead of,
+        // the faults of the other values.
         let mut errs = self.check_input_keys(form, &input);
-        if !errs.is_empty() {
-            return Err(errs);
-        }
         let mut data = base.clone();
         for (k, v) in input {
-            data.insert(k, v);
+            if !errs.iter().any(|e| e.field == k) {
+                data.insert(k, v);
+            }
         }
         if kind == WriteKind::Create {
             for f in &form.def.fields {
@@ -119,15 +120,17 @@ impl Engine {
                 Err(e) => errs.push(FieldError::new(f.key.clone(), format!("formula failed: {e}"))),
             }
         }
-        if !errs.is_empty() {
-            return Err(errs);
-        }
         let active = super::project(&form.def, &Value::Object(data.clone()));
         let validator = self
             .validators()
             .get(form.id, form.version, self.field_types(), &form.def)
             .map_err(|e| vec![FieldError::new("", format!("the form cannot be compiled: {e}"))])?;
-        let errs = validate(&validator, &Value::Object(active));
+        let reported: Vec<String> = errs.iter().map(|e| e.field.clone()).collect();
+        errs.extend(
+            validate(&validator, &Value::Object(active))
+                .into_iter()
+                .filter(|e| !reported.contains(&e.field)),
+        );
         if !errs.is_empty() {
             return Err(errs);
         }

@@ -175,10 +175,19 @@ impl Db {
     /// Checks that the database answers (for `/readyz`).
     ///
     /// # Errors
-    /// `internal` when the ping fails.
+    /// `unavailable` when the ping fails.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.conn.ping().await?;
-        Ok(())
+        self.conn.ping().await.map_err(|e| StoreError::Unreachable {
+            url: self.backend_name().to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
     }
 }
 

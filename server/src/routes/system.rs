@@ -78,10 +78,7 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(engine: web::Data<Engine>) -> Result<HttpResponse, ApiError> {
-    engine
-        .ready()
-        .await
-        .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
+    engine.ready().await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
 }
 
