@@ -91,7 +91,10 @@ async fn create_read_update(db: &TestDb) {
     assert_eq!(history[1].changes["total_spent"], json!({"from": 120, "to": 10}));
     // The create row shows the first values, rebuilt from later changes.
     assert_eq!(history[0].action, "create");
-    assert_eq!(history[0].changes["total_spent"], json!({"from": null, "to": 120}));
+    assert_eq!(
+        history[0].changes["total_spent"],
+        json!({"from": null, "to": 120})
+    );
     assert_eq!(history[0].changes["name"], json!({"from": null, "to": "Ann"}));
 }
 both_backends!(create_read_update_t, create_read_update);
@@ -679,11 +682,25 @@ both_backends!(relation_titles_expand_t, relation_titles_expand);
 async fn deleting_an_app_hides_its_forms(db: &TestDb) {
     let ctx = db.tenant("acme").await;
     let form = customers(db, &ctx).await;
-    let r = db.engine.create_record(&ctx, form, input(json!({"name": "A"})), None).await.expect("a");
+    let r = db
+        .engine
+        .create_record(&ctx, form, input(json!({"name": "A"})), None)
+        .await
+        .expect("a");
     let app = db.engine.get_form(&ctx, form).await.expect("form").app_id;
     db.engine.delete_app(&ctx, app).await.expect("delete app");
-    assert_eq!(db.engine.get_form(&ctx, form).await.expect_err("gone").code(), ErrorCode::NotFound);
-    assert_eq!(db.engine.get_record(&ctx, form, r.id).await.expect_err("gone").code(), ErrorCode::NotFound);
+    assert_eq!(
+        db.engine.get_form(&ctx, form).await.expect_err("gone").code(),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        db.engine
+            .get_record(&ctx, form, r.id)
+            .await
+            .expect_err("gone")
+            .code(),
+        ErrorCode::NotFound
+    );
 }
 both_backends!(deleting_an_app_hides_its_forms_t, deleting_an_app_hides_its_forms);
 
@@ -694,9 +711,15 @@ async fn concurrent_creates_fail_alone(db: &TestDb) {
     for i in 0..24 {
         let (engine, ctx) = (db.engine.clone(), ctx.clone());
         // Creates 0, 8 and 16 all claim the same unique email.
-        let email = if i % 8 == 0 { "same@x.com".to_owned() } else { format!("c{i}@x.com") };
+        let email = if i % 8 == 0 {
+            "same@x.com".to_owned()
+        } else {
+            format!("c{i}@x.com")
+        };
         let body = json!({"name": format!("c{i}"), "email": email});
-        tasks.push(tokio::spawn(async move { engine.create_record(&ctx, form, input(body), None).await }));
+        tasks.push(tokio::spawn(async move {
+            engine.create_record(&ctx, form, input(body), None).await
+        }));
     }
     let (mut ok, mut dup) = (0, 0);
     for t in tasks {
@@ -709,7 +732,11 @@ async fn concurrent_creates_fail_alone(db: &TestDb) {
         }
     }
     assert_eq!((ok, dup), (22, 2));
-    let page = db.engine.query_records(&ctx, form, Default::default(), false).await.expect("list");
+    let page = db
+        .engine
+        .query_records(&ctx, form, Default::default(), false)
+        .await
+        .expect("list");
     assert_eq!(page.records.len(), 22);
 }
 both_backends!(concurrent_creates_fail_alone_t, concurrent_creates_fail_alone);
@@ -727,4 +754,7 @@ async fn unknown_key_does_not_hide_other_faults(db: &TestDb) {
         assert!(fields.contains(&f.to_owned()), "{f} missing from {fields:?}");
     }
 }
-both_backends!(unknown_key_does_not_hide_other_faults_t, unknown_key_does_not_hide_other_faults);
+both_backends!(
+    unknown_key_does_not_hide_other_faults_t,
+    unknown_key_does_not_hide_other_faults
+);

@@ -46,6 +46,7 @@ fn body(b: Body) -> Option<Value> {
             Some(json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}}))
         }
         Body::Text => Some(json!({"text/plain": {"schema": {"type": "string"}}})),
+        Body::Html => Some(json!({"text/html": {"schema": {"type": "string"}}})),
     }
 }
 

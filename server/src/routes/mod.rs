@@ -58,6 +58,8 @@ pub enum Body {
     Ref(&'static str),
     /// Plain text (Prometheus exposition).
     Text,
+    /// An HTML page.
+    Html,
 }
 
 /// A query or header parameter.
