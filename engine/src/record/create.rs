@@ -206,8 +206,15 @@ impl Engine {
         form: &LoadedForm,
         mut items: Vec<(&Ctx, Map<String, Value>)>,
     ) -> Result<Vec<record::Model>, RecordError> {
-        for f in form.def.fields.iter().filter(|f| f.kind == "serial") {
-            let pattern = f.cfg_str("pattern").unwrap_or("{seq:6}");
+        for f in &form.def.fields {
+            let Some(pattern) = self
+                .field_types()
+                .get(&f.kind)
+                .ok()
+                .and_then(|t| t.serial_pattern(f))
+            else {
+                continue;
+            };
             let mut by_period: BTreeMap<String, Vec<usize>> = BTreeMap::new();
             for (i, (ctx, _)) in items.iter().enumerate() {
                 by_period

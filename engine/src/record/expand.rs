@@ -11,6 +11,7 @@ use super::prepare::ids_of;
 use crate::Engine;
 use crate::ctx::Ctx;
 use crate::ids::FormId;
+use crate::meta::field_type::Reference;
 use crate::meta::model::FormDef;
 use crate::query::QueryError;
 use crate::store::entity::record;
@@ -55,12 +56,16 @@ impl Engine {
             ));
         }
         for (i, key) in keys.iter().enumerate() {
-            let field = def
+            let target = def
                 .field(key)
-                .filter(|f| f.kind == "relation")
+                .and_then(|f| self.field_types().get(&f.kind).ok()?.reference(f))
+                .and_then(|r| match r {
+                    Reference::Record { form_id } => Some(form_id),
+                    Reference::Member => None,
+                })
                 .ok_or_else(|| invalid(i, format!("`{key}` is not a relation field of this form")))?;
             let ids: BTreeSet<String> = rows.iter().flat_map(|r| ids_of(r.data.get(key))).collect();
-            let target = field.cfg_str("form_id").and_then(|s| s.parse::<FormId>().ok());
+            let target = target.parse::<FormId>().ok();
             let titles = match target {
                 Some(target) if !ids.is_empty() => self.titles(ctx, target, ids).await?,
                 _ => HashMap::new(),

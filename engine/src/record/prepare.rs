@@ -12,6 +12,7 @@ use crate::Engine;
 use crate::ctx::Ctx;
 use crate::error::FieldError;
 use crate::meta::compile::validate;
+use crate::meta::field_type::Reference;
 use crate::meta::form::LoadedForm;
 use crate::meta::model::{DefaultValue, FieldDef};
 use crate::script::ScriptError;
@@ -103,8 +104,15 @@ impl Engine {
         }
         // Nulls mean "no value": drop them so `required` sees the gap.
         data.retain(|_, v| !v.is_null());
-        for f in form.def.fields.iter().filter(|f| f.kind == "formula") {
-            let Some(expr) = f.cfg_str("expr") else { continue };
+        for f in &form.def.fields {
+            let Some(expr) = self
+                .field_types()
+                .get(&f.kind)
+                .ok()
+                .and_then(|t| t.computed_expr(f))
+            else {
+                continue;
+            };
             match self.sandbox().eval_expr(expr, &data, ctx.now) {
                 Ok(Value::Null) => {
                     data.remove(&f.key);
@@ -159,23 +167,23 @@ impl Engine {
             if ids.is_empty() {
                 continue;
             }
-            let found: BTreeSet<String> = match f.kind.as_str() {
-                "relation" => {
-                    let target = f.cfg_str("form_id").unwrap_or_default();
-                    record::Entity::find()
-                        .select_only()
-                        .column(record::Column::Id)
-                        .filter(record::Column::TenantId.eq(ctx.tenant.to_string()))
-                        .filter(record::Column::FormId.eq(target))
-                        .filter(record::Column::Id.is_in(ids.iter().cloned()))
-                        .filter(record::Column::DeletedAt.is_null())
-                        .into_tuple::<String>()
-                        .all(self.db().conn())
-                        .await?
-                        .into_iter()
-                        .collect()
-                }
-                "member" => membership::Entity::find()
+            let Some(reference) = self.field_types().get(&f.kind).ok().and_then(|t| t.reference(f)) else {
+                continue;
+            };
+            let found: BTreeSet<String> = match &reference {
+                Reference::Record { form_id: target } => record::Entity::find()
+                    .select_only()
+                    .column(record::Column::Id)
+                    .filter(record::Column::TenantId.eq(ctx.tenant.to_string()))
+                    .filter(record::Column::FormId.eq(target.as_str()))
+                    .filter(record::Column::Id.is_in(ids.iter().cloned()))
+                    .filter(record::Column::DeletedAt.is_null())
+                    .into_tuple::<String>()
+                    .all(self.db().conn())
+                    .await?
+                    .into_iter()
+                    .collect(),
+                Reference::Member => membership::Entity::find()
                     .select_only()
                     .column(membership::Column::UserId)
                     .filter(membership::Column::TenantId.eq(ctx.tenant.to_string()))
@@ -185,13 +193,11 @@ impl Engine {
                     .await?
                     .into_iter()
                     .collect(),
-                _ => continue,
             };
             for missing in ids.iter().filter(|i| !found.contains(*i)) {
-                let what = if f.kind == "member" {
-                    "member of this tenant"
-                } else {
-                    "record of the related form"
+                let what = match reference {
+                    Reference::Member => "member of this tenant",
+                    Reference::Record { .. } => "record of the related form",
                 };
                 errs.push(FieldError::new(
                     f.key.clone(),

@@ -30,6 +30,10 @@ pub fn result_of(field: &FieldDef) -> &str {
 }
 
 impl FieldType for Formula {
+    fn computed_expr<'a>(&self, field: &'a FieldDef) -> Option<&'a str> {
+        field.cfg_str("expr")
+    }
+
     fn config_schema(&self) -> &Value {
         config_schema!("formula")
     }

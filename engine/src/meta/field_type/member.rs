@@ -2,7 +2,9 @@
 
 use serde_json::Value;
 
-use super::{FieldType, Kinded, SqlCast, config_schema, non_blank, parse_uuid_cell, plain_text, uuid_schema};
+use super::{
+    FieldType, Kinded, Reference, SqlCast, config_schema, non_blank, parse_uuid_cell, plain_text, uuid_schema,
+};
 use crate::meta::model::FieldDef;
 
 /// Kind string of [`Member`].
@@ -32,6 +34,10 @@ pub(crate) fn display_ids(value: &Value) -> String {
 }
 
 impl FieldType for Member {
+    fn reference(&self, _field: &FieldDef) -> Option<Reference> {
+        Some(Reference::Member)
+    }
+
     fn config_schema(&self) -> &Value {
         config_schema!("member")
     }

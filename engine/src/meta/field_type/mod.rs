@@ -59,6 +59,18 @@ pub enum SqlCast {
     None,
 }
 
+/// What a reference field's values point at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reference {
+    /// Live records of the form with this id.
+    Record {
+        /// The target form (as configured; checked at design time).
+        form_id: String,
+    },
+    /// Members of the tenant.
+    Member,
+}
+
 /// Registry failures.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -117,6 +129,19 @@ pub trait FieldType: Kinded + Send + Sync + 'static {
     /// Values are computed by the engine (serial, formula) and refused on write.
     fn is_computed(&self) -> bool {
         false
+    }
+    /// What a value points at; the record writer checks that it exists in
+    /// the caller's tenant.
+    fn reference(&self, _field: &FieldDef) -> Option<Reference> {
+        None
+    }
+    /// A rhai expression over the record, evaluated on every save.
+    fn computed_expr<'a>(&self, _field: &'a FieldDef) -> Option<&'a str> {
+        None
+    }
+    /// A counter pattern whose next value is assigned on create.
+    fn serial_pattern<'a>(&self, _field: &'a FieldDef) -> Option<&'a str> {
+        None
     }
     /// Included in `q` text search.
     fn is_searchable(&self) -> bool {

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::member::{display_ids, is_multiple};
-use super::{FieldType, Kinded, SqlCast, config_schema, non_blank, parse_uuid_cell, uuid_schema};
+use super::{FieldType, Kinded, Reference, SqlCast, config_schema, non_blank, parse_uuid_cell, uuid_schema};
 use crate::error::FieldError;
 use crate::meta::model::FieldDef;
 
@@ -22,6 +22,12 @@ impl Kinded for Relation {
 }
 
 impl FieldType for Relation {
+    fn reference(&self, field: &FieldDef) -> Option<Reference> {
+        Some(Reference::Record {
+            form_id: field.cfg_str("form_id").unwrap_or_default().to_owned(),
+        })
+    }
+
     fn config_schema(&self) -> &Value {
         config_schema!("relation")
     }

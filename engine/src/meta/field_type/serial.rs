@@ -146,6 +146,10 @@ pub fn serial_period(pattern: &str, now: DateTime<Utc>) -> String {
 }
 
 impl FieldType for Serial {
+    fn serial_pattern<'a>(&self, field: &'a FieldDef) -> Option<&'a str> {
+        Some(field.cfg_str("pattern").unwrap_or("{seq:6}"))
+    }
+
     fn config_schema(&self) -> &Value {
         config_schema!("serial")
     }

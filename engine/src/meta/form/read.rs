@@ -11,6 +11,7 @@ use crate::error::FieldError;
 use crate::ids::{AppId, FormId};
 use crate::meta::MetaError;
 use crate::meta::compile::compile_form;
+use crate::meta::field_type::Reference;
 use crate::meta::model::FormDef;
 use crate::store::entity::{form, form_version};
 use crate::store::{StoreError, parse_id};
@@ -100,10 +101,12 @@ impl Engine {
     pub(crate) async fn check_relations(&self, ctx: &Ctx, def: &FormDef) -> Result<(), MetaError> {
         let mut errs = Vec::new();
         for (i, f) in def.fields.iter().enumerate() {
-            if f.kind != "relation" {
+            let Some(Reference::Record { form_id }) =
+                self.field_types().get(&f.kind).ok().and_then(|t| t.reference(f))
+            else {
                 continue;
-            }
-            let target = f.cfg_str("form_id").and_then(|s| s.parse::<FormId>().ok());
+            };
+            let target = form_id.parse::<FormId>().ok();
             let exists = match target {
                 Some(t) => self.load_form(ctx, t).await.is_ok(),
                 None => false,
