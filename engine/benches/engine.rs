@@ -83,7 +83,7 @@ fn compile_filter(c: &mut Criterion) {
 
 /// A 20-field form: compile once (cached per version), then validate one
 /// valid record and one with three faults against the compiled schema.
-#[allow(clippy::expect_used)] // set-up of constant fixtures
+#[allow(clippy::expect_used, clippy::indexing_slicing)] // set-up of constant fixtures
 fn validate_record(c: &mut Criterion) {
     use engine::meta::compile::{Validators, validate};
     let types = builtin().expect("builtin registry");

@@ -71,7 +71,7 @@ impl Engine {
     pub async fn connect(database_url: &str, cfg: EngineConfig) -> Result<Self, OpenError> {
         let db = Db::connect(database_url).await?;
         let types = meta::field_type::builtin()?;
-        let sandbox = Sandbox::new(cfg.script.clone());
+        let sandbox = Sandbox::new(cfg.script);
         Ok(Self {
             inner: Arc::new(Inner {
                 db,

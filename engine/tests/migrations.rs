@@ -1,6 +1,9 @@
 //! Migrations run up → down → up on SQLite and Postgres and give the same
 //! schema both times.
 
+// Test bodies run through `both_backends!`, so clippy does not see them as tests.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)]
+
 mod common;
 
 use common::TestDb;

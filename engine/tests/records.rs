@@ -1,5 +1,8 @@
 //! Record use cases on real SQLite and real PostgreSQL.
 
+// Test bodies run through `both_backends!`, so clippy does not see them as tests.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)]
+
 mod common;
 
 use common::TestDb;

@@ -29,7 +29,7 @@ fn row(i: usize) -> Value {
         "orders": (i % 37) as i64,
         "city": cities[i % cities.len()],
         "birthday": format!("19{:02}-{:02}-{:02}", 60 + i % 40, 1 + i % 12, 1 + i % 28),
-        "vip": i % 3 == 0,
+        "vip": i.is_multiple_of(3),
         "note": "常规客户，季度回访；偏好线上沟通。",
     })
 }

@@ -103,7 +103,7 @@ impl Engine {
         )
         .await?;
         let tags = self
-            .tag_names(&tx, ctx, &[row.id.clone()])
+            .tag_names(&tx, ctx, std::slice::from_ref(&row.id))
             .await?
             .remove(&row.id)
             .unwrap_or_default();

@@ -2,7 +2,8 @@
 //! PostgreSQL database per test (created through `FORMWORK_TEST_PG`, default
 //! the local server, and dropped afterwards).
 
-#![allow(dead_code)]
+// Test set-up: a failure here should stop the test loudly.
+#![allow(dead_code, clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)]
 
 use engine::ctx::{Ctx, Role};
 use engine::{Engine, EngineConfig};
