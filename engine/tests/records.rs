@@ -761,3 +761,45 @@ both_backends!(
     unknown_key_does_not_hide_other_faults_t,
     unknown_key_does_not_hide_other_faults
 );
+
+async fn batch_names_the_items_that_clash(db: &TestDb) {
+    let ctx = db.tenant("acme").await;
+    let form = customers(db, &ctx).await;
+    db.engine
+        .create_record(
+            &ctx,
+            form,
+            input(json!({"name": "A", "email": "taken@x.com"})),
+            None,
+        )
+        .await
+        .expect("a");
+    let items = vec![
+        input(json!({"name": "B", "email": "b@x.com"})),
+        input(json!({"name": "C", "email": "taken@x.com"})),
+        input(json!({"name": "D", "email": "b@x.com"})),
+        input(json!({"name": "E", "email": "e@x.com"})),
+    ];
+    let e = db
+        .engine
+        .batch_create_records(&ctx, form, items)
+        .await
+        .expect_err("clashes");
+    assert_eq!(e.code(), ErrorCode::ValidationFailed);
+    let fields: Vec<String> = e.details().into_iter().map(|d| d.field).collect();
+    assert_eq!(fields.len(), 2, "{fields:?}");
+    assert!(
+        fields.contains(&"1/email".to_owned()) && fields.contains(&"2/email".to_owned()),
+        "{fields:?}"
+    );
+    let page = db
+        .engine
+        .query_records(&ctx, form, Default::default(), false)
+        .await
+        .expect("list");
+    assert_eq!(page.records.len(), 1, "nothing of the batch was written");
+}
+both_backends!(
+    batch_names_the_items_that_clash_t,
+    batch_names_the_items_that_clash
+);

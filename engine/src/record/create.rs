@@ -1,7 +1,7 @@
 //! `create_record` (with `Idempotency-Key`) and `batch_create_records`.
 
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, TransactionTrait};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -15,6 +15,8 @@ use crate::error::FieldError;
 use crate::ids::{FormId, RecordHistoryId, RecordId};
 use crate::meta::field_type::serial::{render_serial, serial_period};
 use crate::meta::form::LoadedForm;
+use crate::query::model::{Filter, QueryRequest};
+use crate::query::run::{RecordScope, list_records};
 use crate::store::entity::{idempotency_key, record, record_history};
 use crate::store::{StoreError, counter, unique_violation};
 
@@ -170,6 +172,18 @@ impl Engine {
                 details,
             });
         }
+        let clashes = self.unique_clashes(ctx, &form, &prepared).await?;
+        if !clashes.is_empty() {
+            let items = clashes
+                .iter()
+                .map(|e| e.field.split('/').next().unwrap_or_default())
+                .collect::<BTreeSet<_>>()
+                .len();
+            return Err(RecordError::BatchInvalid {
+                items,
+                details: clashes,
+            });
+        }
         let db = self.db();
         let _w = db.write_lock().await;
         let tx = db.conn().begin().await?;
@@ -269,6 +283,68 @@ impl Engine {
                 .await?;
         }
         Ok(rows)
+    }
+
+    /// Unique values a batch would duplicate, named per item: values shared
+    /// by two items of the batch, and values live records already hold
+    /// (looked up with one `in` query per unique field). The unique index
+    /// still guards against a record written meanwhile.
+    async fn unique_clashes(
+        &self,
+        ctx: &Ctx,
+        form: &LoadedForm,
+        items: &[Map<String, Value>],
+    ) -> Result<Vec<FieldError>, RecordError> {
+        let mut clashes = Vec::new();
+        for f in form.def.fields.iter().filter(|f| f.unique) {
+            let mut first_seen: Vec<(&Value, usize)> = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let Some(v) = item.get(&f.key).filter(|v| !v.is_null()) else {
+                    continue;
+                };
+                match first_seen.iter().find(|(seen, _)| *seen == v) {
+                    Some((_, first)) => clashes.push(FieldError::new(
+                        format!("{i}/{}", f.key),
+                        format!("item {first} of this batch has the same value"),
+                    )),
+                    None => first_seen.push((v, i)),
+                }
+            }
+            if first_seen.is_empty() {
+                continue;
+            }
+            let values: Vec<Value> = first_seen.iter().map(|(v, _)| (*v).clone()).collect();
+            let request = QueryRequest {
+                filter: Some(Filter::from_json(
+                    &json!({"field": f.key, "op": "in", "value": values}),
+                )?),
+                limit: Some(u32::try_from(values.len()).unwrap_or(u32::MAX).clamp(1, 1000)),
+                ..QueryRequest::default()
+            };
+            let page = list_records(
+                self.db(),
+                ctx.tenant,
+                form.id,
+                self.field_types(),
+                &form.def,
+                &request,
+                RecordScope::Live,
+                ctx.now,
+            )
+            .await?;
+            for row in &page.rows {
+                let Some(taken) = row.data.get(&f.key) else {
+                    continue;
+                };
+                for (_, i) in first_seen.iter().filter(|(v, _)| *v == taken) {
+                    clashes.push(FieldError::new(
+                        format!("{i}/{}", f.key),
+                        "another record already has this value",
+                    ));
+                }
+            }
+        }
+        Ok(clashes)
     }
 
     /// Turns a unique-index violation into `duplicate_value` naming the field.
