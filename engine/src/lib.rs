@@ -10,6 +10,7 @@ pub mod error;
 pub mod ids;
 pub mod jobs;
 pub mod meta;
+pub mod notify;
 pub mod query;
 pub mod record;
 pub mod script;

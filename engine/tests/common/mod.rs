@@ -5,6 +5,8 @@
 // Test set-up: a failure here should stop the test loudly.
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)]
 
+pub mod smtp_sink;
+
 use engine::ctx::{Ctx, Role};
 use engine::{Engine, EngineConfig};
 use sea_orm::{ConnectionTrait, Database};

@@ -12,9 +12,12 @@ pub mod aggregate;
 pub mod apps;
 pub mod auth;
 pub mod forms;
+pub mod notifications;
 pub mod records;
+pub mod settings;
 pub mod system;
 pub mod tags;
+pub mod webhooks;
 
 use actix_web::{Route, web};
 use engine::error::ErrorCode;
@@ -130,6 +133,9 @@ pub fn all() -> Vec<&'static Endpoint> {
         records::ENDPOINTS,
         aggregate::ENDPOINTS,
         tags::ENDPOINTS,
+        notifications::ENDPOINTS,
+        webhooks::ENDPOINTS,
+        settings::ENDPOINTS,
     ]
     .into_iter()
     .flatten()
@@ -145,6 +151,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     records::configure(cfg);
     aggregate::configure(cfg);
     tags::configure(cfg);
+    notifications::configure(cfg);
+    webhooks::configure(cfg);
+    settings::configure(cfg);
 }
 
 /// Registers `endpoints`: one actix resource per distinct path, in first

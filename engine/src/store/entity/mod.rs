@@ -3,17 +3,21 @@
 //! predicate compare equal on SQLite too.
 
 pub mod app;
+pub mod delivery;
 pub mod form;
 pub mod form_version;
 pub mod idempotency_key;
 pub mod job;
 pub mod job_run;
 pub mod membership;
+pub mod notification;
 pub mod record;
 pub mod record_history;
 pub mod record_tag;
 pub mod serial_counter;
+pub mod smtp_setting;
 pub mod tag;
 pub mod tenant;
 pub mod token;
 pub mod user;
+pub mod webhook;
