@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{TenantId, UserId};
+use crate::ids::{RuleId, TenantId, UserId};
 
 /// A member's role in a tenant. Finer permissions grow in `auth::policy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +52,39 @@ pub struct Ctx {
     pub role: Role,
     /// The instant the use case treats as now.
     pub now: DateTime<Utc>,
+    /// The automation rules whose effects this write carries out, outermost
+    /// first; empty for a person's own request.
+    pub cause: Cause,
+}
+
+/// The chain of rules behind a write. Record events remember it, so a rule's
+/// effects never re-trigger a rule already on the chain, and chains stop at
+/// a depth limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cause {
+    /// Rule ids, outermost first.
+    pub rules: Vec<RuleId>,
+}
+
+impl Cause {
+    /// True for a person's own write.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The stored form for `record_history.cause` (`None` when empty).
+    #[must_use]
+    pub fn to_json(&self) -> Option<serde_json::Value> {
+        (!self.is_empty()).then(|| serde_json::json!({ "rules": self.rules }))
+    }
+
+    /// Reads the stored form; anything unreadable is an empty chain.
+    #[must_use]
+    pub fn from_json(v: Option<&serde_json::Value>) -> Self {
+        v.and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    }
 }
 
 impl Ctx {
@@ -63,6 +96,7 @@ impl Ctx {
             actor,
             role,
             now: Utc::now(),
+            cause: Cause::default(),
         }
     }
 

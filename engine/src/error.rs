@@ -63,8 +63,8 @@ impl ErrorCode {
             Self::UnknownKind => "unknown_kind",
             Self::InvalidQuery => "invalid_query",
             Self::PayloadTooLarge => "payload_too_large",
-            Self::ScriptCompile => "script_compile",
-            Self::ScriptRuntime => "script_runtime",
+            Self::ScriptCompile => "script_syntax",
+            Self::ScriptRuntime => "script_error",
             Self::ScriptLimit => "script_limit",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::IncompatibleChange => "incompatible_change",
@@ -103,6 +103,12 @@ pub struct FieldError {
     pub field: String,
     /// One lower-case sentence.
     pub message: String,
+    /// Line in a script, from 1, when the error is about a script.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// Column in a script, from 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
 }
 
 impl FieldError {
@@ -111,7 +117,17 @@ impl FieldError {
         Self {
             field: field.into(),
             message: message.into(),
+            line: None,
+            column: None,
         }
+    }
+
+    /// The same error placed at a script position.
+    #[must_use]
+    pub fn at(mut self, line: Option<usize>, column: Option<usize>) -> Self {
+        self.line = line;
+        self.column = column;
+        self
     }
 }
 

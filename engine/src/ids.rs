@@ -70,4 +70,6 @@ id_type!(
     JobId,
     /// One run-log row of a job.
     RunId,
+    /// An automation rule (its definition is versioned).
+    RuleId,
 );

@@ -4,6 +4,7 @@
 //! actor, now) and defined in the module of its concern.
 
 pub mod auth;
+pub mod automation;
 pub mod config;
 pub mod ctx;
 pub mod error;
@@ -20,6 +21,8 @@ use std::sync::Arc;
 
 pub use config::EngineConfig;
 
+use crate::automation::action::ActionKinds;
+use crate::automation::trigger::TriggerKinds;
 use crate::meta::compile::Validators;
 use crate::meta::field_type::{FieldTypes, RegistryError};
 use crate::meta::form::cache::FormCache;
@@ -41,6 +44,8 @@ struct Inner {
     sandbox: Sandbox,
     forms: FormCache,
     creates: CreateQueue,
+    triggers: TriggerKinds,
+    actions: ActionKinds,
     cfg: EngineConfig,
 }
 
@@ -81,6 +86,8 @@ impl Engine {
                 sandbox,
                 forms: FormCache::default(),
                 creates: CreateQueue::default(),
+                triggers: automation::trigger::builtin()?,
+                actions: automation::action::builtin()?,
                 cfg,
             }),
         })
@@ -145,6 +152,18 @@ impl Engine {
     /// Creates waiting for a group commit.
     pub(crate) fn create_queue(&self) -> &CreateQueue {
         &self.inner.creates
+    }
+
+    /// The trigger kind registry.
+    #[must_use]
+    pub fn triggers(&self) -> &TriggerKinds {
+        &self.inner.triggers
+    }
+
+    /// The declarative action registry.
+    #[must_use]
+    pub fn actions(&self) -> &ActionKinds {
+        &self.inner.actions
     }
 
     /// The limits in force.

@@ -154,7 +154,7 @@ async fn backoff_then_dead(t: &TestDb) {
     assert!(
         v.last_error
             .as_deref()
-            .is_some_and(|e| e.starts_with("script_runtime: boom"))
+            .is_some_and(|e| e.starts_with("script_error: boom"))
     );
     assert_eq!(w.run_once(t0() + secs(9)).await.expect("early"), 0);
     assert_eq!(w.run_once(v.run_at).await.expect("round 2"), 1);

@@ -6,12 +6,16 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{App, web};
+use std::sync::Arc;
+use std::time::Duration;
+
 use engine::Engine;
 
 use crate::error;
 use crate::metrics::{self, Metrics};
 use crate::request_id;
 use crate::routes;
+use crate::scheduler::Scheduler;
 
 /// What every worker shares: the engine, the metrics and the body limit.
 #[derive(Clone)]
@@ -22,16 +26,27 @@ pub struct AppState {
     pub metrics: web::Data<Metrics>,
     /// Largest accepted body in bytes.
     pub max_body: usize,
+    /// The process's scheduler (clock override endpoint).
+    pub scheduler: web::Data<Scheduler>,
 }
 
 impl AppState {
-    /// State with fresh metrics.
+    /// State with fresh metrics and a scheduler that refuses clock
+    /// overrides.
     #[must_use]
     pub fn new(engine: Engine, max_body: usize) -> Self {
+        let scheduler = Arc::new(Scheduler::new(engine.clone(), false, Duration::from_secs(86_400)));
+        Self::with_scheduler(engine, max_body, scheduler)
+    }
+
+    /// State sharing `scheduler` with the background loop.
+    #[must_use]
+    pub fn with_scheduler(engine: Engine, max_body: usize, scheduler: Arc<Scheduler>) -> Self {
         Self {
             engine,
             metrics: web::Data::new(Metrics::default()),
             max_body,
+            scheduler: web::Data::from(scheduler),
         }
     }
 }
@@ -51,6 +66,7 @@ pub fn build(
     App::new()
         .app_data(web::Data::new(state.engine))
         .app_data(state.metrics)
+        .app_data(state.scheduler)
         .app_data(
             web::JsonConfig::default()
                 .limit(state.max_body)

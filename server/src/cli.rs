@@ -3,11 +3,15 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use engine::{Engine, EngineConfig};
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::Engine;
 use tracing_subscriber::EnvFilter;
 
 use crate::app::{self, AppState};
 use crate::config::{Config, LogFormat};
+use crate::scheduler::Scheduler;
 
 /// Formwork: multi-tenant forms, records and workflows.
 #[derive(Debug, Parser)]
@@ -31,6 +35,22 @@ pub enum Command {
     /// Administration.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The rule scheduler.
+    #[command(subcommand)]
+    Scheduler(SchedulerCommand),
+}
+
+/// `formwork scheduler ...`.
+#[derive(Debug, Subcommand)]
+pub enum SchedulerCommand {
+    /// Run everything due as of an instant (dispatch record events, plan
+    /// schedule and date-field rules, run due jobs) against the configured
+    /// database, then exit.
+    Run {
+        /// The instant, RFC 3339 (`2027-02-25T09:00:00+08:00`); now when absent.
+        #[arg(long)]
+        at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
 }
 
 /// `formwork admin ...`.
@@ -85,6 +105,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
+        Command::Scheduler(SchedulerCommand::Run { at }) => {
+            let engine = open(&cfg).await?;
+            let scheduler = Scheduler::new(engine, true, Duration::from_secs(cfg.misfire_window_secs));
+            let at = at.map_or_else(chrono::Utc::now, |t| t.with_timezone(&chrono::Utc));
+            let report = scheduler
+                .tick(at)
+                .await
+                .map_err(|e| anyhow::anyhow!("scheduler run failed: {e}"))?;
+            tracing::info!(
+                at = %at,
+                dispatched = report.dispatched,
+                planned = report.planned,
+                ran = report.ran,
+                "scheduler run finished"
+            );
+            Ok(())
+        }
         Command::Admin(AdminCommand::Create {
             tenant,
             email,
@@ -103,20 +140,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn connect(cfg: &Config) -> anyhow::Result<Engine> {
-    Engine::connect(&cfg.database_url, EngineConfig::default())
+    Engine::connect(&cfg.database_url, cfg.engine_config())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 async fn open(cfg: &Config) -> anyhow::Result<Engine> {
-    Engine::open(&cfg.database_url, EngineConfig::default())
+    Engine::open(&cfg.database_url, cfg.engine_config())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {
     let engine = open(&cfg).await?;
-    let state = AppState::new(engine.clone(), cfg.max_body);
+    let scheduler = Arc::new(Scheduler::new(
+        engine.clone(),
+        cfg.allow_clock_override,
+        Duration::from_secs(cfg.misfire_window_secs),
+    ));
+    let state = AppState::with_scheduler(engine.clone(), cfg.max_body, Arc::clone(&scheduler));
     let mut server = actix_web::HttpServer::new(move || app::build(state.clone()))
         .shutdown_timeout(30)
         .bind(cfg.bind)
@@ -130,7 +172,23 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     if cfg.demo {
         seed_demo(&engine, &cfg, &url).await?;
     }
-    server.run().await.context("server failed")?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let background = if cfg.allow_clock_override {
+        tracing::info!("clock override allowed: the background scheduler is off");
+        None
+    } else if cfg.scheduler_interval_ms == 0 {
+        tracing::info!("background scheduler off (--scheduler-interval-ms 0)");
+        None
+    } else {
+        let interval = Duration::from_millis(cfg.scheduler_interval_ms.max(10));
+        Some(tokio::spawn(Arc::clone(&scheduler).run_forever(interval, stopped)))
+    };
+    let result = server.run().await.context("server failed");
+    let _ = stop.send(true);
+    if let Some(task) = background {
+        let _ = task.await;
+    }
+    result?;
     tracing::info!("formwork stopped");
     Ok(())
 }

@@ -24,6 +24,14 @@ pub const FORMWORK_DEMO: &str = "FORMWORK_DEMO";
 pub const FORMWORK_DEMO_PASSWORD: &str = "FORMWORK_DEMO_PASSWORD";
 /// Number of HTTP worker threads (0 = one per core).
 pub const FORMWORK_WORKERS: &str = "FORMWORK_WORKERS";
+/// Milliseconds between background scheduler ticks (0 = no background scheduler).
+pub const FORMWORK_SCHEDULER_INTERVAL_MS: &str = "FORMWORK_SCHEDULER_INTERVAL_MS";
+/// Accept `POST /api/v1/admin/scheduler/run` with a chosen instant.
+pub const FORMWORK_ALLOW_CLOCK_OVERRIDE: &str = "FORMWORK_ALLOW_CLOCK_OVERRIDE";
+/// Wall-clock limit of one script run, in milliseconds.
+pub const FORMWORK_SCRIPT_TIMEOUT_MS: &str = "FORMWORK_SCRIPT_TIMEOUT_MS";
+/// Missed firings older than this many seconds are skipped, not run.
+pub const FORMWORK_MISFIRE_WINDOW_SECS: &str = "FORMWORK_MISFIRE_WINDOW_SECS";
 
 /// Default database: a SQLite file in the working directory, created if missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://formwork.db?mode=rwc";
@@ -33,7 +41,7 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_BODY: usize = 2 * 1024 * 1024;
 
 /// Every environment variable the server reads, with its default, for docs and tests.
-pub const ENV_VARS: [(&str, &str); 8] = [
+pub const ENV_VARS: [(&str, &str); 12] = [
     (DATABASE_URL, DEFAULT_DATABASE_URL),
     (FORMWORK_BIND, DEFAULT_BIND),
     (FORMWORK_MAX_BODY, "2097152"),
@@ -42,6 +50,10 @@ pub const ENV_VARS: [(&str, &str); 8] = [
     (FORMWORK_DEMO, "true"),
     (FORMWORK_DEMO_PASSWORD, "(random)"),
     (FORMWORK_WORKERS, "0"),
+    (FORMWORK_SCHEDULER_INTERVAL_MS, "1000"),
+    (FORMWORK_ALLOW_CLOCK_OVERRIDE, "false"),
+    (FORMWORK_SCRIPT_TIMEOUT_MS, "200"),
+    (FORMWORK_MISFIRE_WINDOW_SECS, "86400"),
 ];
 
 /// Log output format.
@@ -87,6 +99,36 @@ pub struct Config {
     /// HTTP worker threads; 0 means one per core.
     #[arg(long, env = FORMWORK_WORKERS, default_value_t = 0, global = true)]
     pub workers: usize,
+
+    /// Milliseconds between background scheduler ticks (dispatch record events, plan
+    /// schedule and date-field rules, run due jobs); 0 turns the background scheduler off.
+    #[arg(long, env = FORMWORK_SCHEDULER_INTERVAL_MS, default_value_t = 1000, global = true)]
+    pub scheduler_interval_ms: u64,
+
+    /// Accept `POST /api/v1/admin/scheduler/run` with `{"at": ...}` (tests and demos move
+    /// the clock instead of sleeping). The background scheduler is then off: time moves only
+    /// through that endpoint.
+    #[arg(long, env = FORMWORK_ALLOW_CLOCK_OVERRIDE, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", global = true)]
+    pub allow_clock_override: bool,
+
+    /// Wall-clock limit of one script run (rule, condition, formula) in milliseconds.
+    #[arg(long, env = FORMWORK_SCRIPT_TIMEOUT_MS, default_value_t = 200, global = true)]
+    pub script_timeout_ms: u64,
+
+    /// Missed firings older than this many seconds (after downtime) are logged as skipped
+    /// instead of run late.
+    #[arg(long, env = FORMWORK_MISFIRE_WINDOW_SECS, default_value_t = 86_400, global = true)]
+    pub misfire_window_secs: u64,
+}
+
+impl Config {
+    /// The engine settings these flags imply.
+    #[must_use]
+    pub fn engine_config(&self) -> engine::EngineConfig {
+        let mut cfg = engine::EngineConfig::default();
+        cfg.script.max_duration = std::time::Duration::from_millis(self.script_timeout_ms.clamp(1, 60_000));
+        cfg
+    }
 }
 
 #[cfg(test)]

@@ -12,3 +12,4 @@ pub mod metrics;
 pub mod openapi;
 pub mod request_id;
 pub mod routes;
+pub mod scheduler;

@@ -166,6 +166,7 @@ impl Engine {
             actor: parse_id(&user_id)?,
             role,
             now,
+            cause: crate::ctx::Cause::default(),
         })
     }
 

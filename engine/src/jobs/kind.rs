@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 use serde_json::Value;
 
-use super::{JobError, LeasedJob, RunOutcome, complete_in};
+use super::{JobError, LeasedJob, RunOutcome, complete_in, fail_final_in};
 use crate::meta::field_type::{Kinded, Registry};
 use crate::store::{Db, WriteGuard};
 
@@ -169,6 +169,19 @@ impl JobTx<'_> {
     pub async fn commit(self, outcome: RunOutcome, detail: Value) -> Result<JobOutcome, JobError> {
         let finished = self.ctx.finished_at();
         complete_in(&self.tx, &self.ctx.job, outcome, detail, finished).await?;
+        self.tx.commit().await?;
+        Ok(JobOutcome::Committed(Completed(())))
+    }
+
+    /// Fails the job for good (no retry: `dead`) with `error` and `detail`
+    /// in this transaction, then commits, keeping whatever else the handler
+    /// wrote in it (its bookkeeping, never its effects).
+    ///
+    /// # Errors
+    /// `conflict` ([`JobError::LeaseLost`]); `internal`.
+    pub async fn fail_final(self, error: &str, detail: Value) -> Result<JobOutcome, JobError> {
+        let finished = self.ctx.finished_at();
+        fail_final_in(&self.tx, &self.ctx.job, error, detail, finished).await?;
         self.tx.commit().await?;
         Ok(JobOutcome::Committed(Completed(())))
     }

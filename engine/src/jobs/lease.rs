@@ -166,6 +166,36 @@ pub async fn complete_in<C: ConnectionTrait>(
     insert_run(conn, job, outcome, detail, None, now).await
 }
 
+/// Records a failed attempt that must not be retried (the handler's input
+/// is at fault, so another attempt would fail the same way): the job is
+/// `dead` at once, with a run-log row carrying `detail`. On the caller's
+/// connection, like [`complete_in`], so the handler's own bookkeeping
+/// commits with it.
+///
+/// # Errors
+/// `conflict` ([`JobError::LeaseLost`]); `internal`.
+pub async fn fail_final_in<C: ConnectionTrait>(
+    conn: &C,
+    job: &LeasedJob,
+    error: &str,
+    detail: Value,
+    now: DateTime<Utc>,
+) -> Result<(), JobError> {
+    let error = bounded(error);
+    let res = held(job::Entity::update_many(), job)
+        .col_expr(job::Column::Status, Expr::value(JobStatus::Dead.as_str()))
+        .col_expr(job::Column::LockedUntil, Expr::value(None::<DateTime<Utc>>))
+        .col_expr(job::Column::LastError, Expr::value(error.as_str()))
+        .col_expr(job::Column::UpdatedAt, Expr::value(now))
+        .col_expr(job::Column::FinishedAt, Expr::value(now))
+        .exec(conn)
+        .await?;
+    if res.rows_affected != 1 {
+        return Err(JobError::LeaseLost(job.id));
+    }
+    insert_run(conn, job, RunOutcome::Failed, detail, Some(error), now).await
+}
+
 /// Records a failed attempt of a held job: retried after [`backoff`] (status
 /// `failed`), or `dead` once `max_attempts` attempts were made. Writes the
 /// run-log row in the same transaction.

@@ -99,3 +99,31 @@ fn run_view(r: job_run::Model) -> Result<RunView, JobError> {
         error: r.error,
     })
 }
+
+#[derive(sea_orm::FromQueryResult)]
+struct StatusCount {
+    status: String,
+    n: i64,
+}
+
+/// How many of the tenant's jobs whose key starts with `key_prefix` are in
+/// each status.
+///
+/// # Errors
+/// `internal`.
+pub async fn count_by_status(db: &Db, tenant: TenantId, key_prefix: &str) -> Result<Vec<(String, u64)>, JobError> {
+    let rows = job::Entity::find()
+        .select_only()
+        .column(job::Column::Status)
+        .column_as(sea_query::ExprTrait::count(sea_query::Expr::col(job::Column::Id)), "n")
+        .filter(job::Column::TenantId.eq(tenant.to_string()))
+        .filter(super::enqueue::key_starts_with(job::Column::IdempotencyKey, key_prefix))
+        .group_by(job::Column::Status)
+        .into_model::<StatusCount>()
+        .all(db.conn())
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.status, u64::try_from(r.n).unwrap_or(0)))
+        .collect())
+}

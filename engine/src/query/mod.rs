@@ -16,6 +16,7 @@
 
 pub mod aggregate;
 pub mod compile;
+pub mod due;
 pub mod error;
 pub mod expr;
 pub mod field;

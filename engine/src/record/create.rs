@@ -10,7 +10,7 @@ use super::prepare::WriteKind;
 use super::{RecordError, RecordInput, RecordView};
 use crate::Engine;
 use crate::auth::policy::{Action, require};
-use crate::ctx::Ctx;
+use crate::ctx::{Cause, Ctx};
 use crate::error::FieldError;
 use crate::ids::{FormId, RecordHistoryId, RecordId};
 use crate::meta::field_type::serial::{render_serial, serial_period};
@@ -250,6 +250,7 @@ impl Engine {
                 }
             }
         }
+        let causes: Vec<Cause> = items.iter().map(|(ctx, _)| ctx.cause.clone()).collect();
         let rows: Vec<record::Model> = items
             .into_iter()
             .map(|(ctx, data)| record::Model {
@@ -267,7 +268,7 @@ impl Engine {
                 deleted_at: None,
             })
             .collect();
-        for chunk in rows.chunks(INSERT_CHUNK) {
+        for (chunk, chunk_causes) in rows.chunks(INSERT_CHUNK).zip(causes.chunks(INSERT_CHUNK)) {
             let actives = chunk.iter().cloned().map(record::ActiveModel::from);
             if let Err(e) = record::Entity::insert_many(actives)
                 .exec_without_returning(conn)
@@ -277,7 +278,10 @@ impl Engine {
             }
             // The created values are the record's first state; history
             // rebuilds them on read instead of storing them twice.
-            let history = chunk.iter().map(|row| create_history_row(row, form.id));
+            let history = chunk
+                .iter()
+                .zip(chunk_causes)
+                .map(|(row, cause)| create_history_row(row, form.id, cause));
             record_history::Entity::insert_many(history)
                 .exec_without_returning(conn)
                 .await?;
@@ -401,11 +405,13 @@ fn history_row(
         actor: Set(ctx.actor.to_string()),
         at: Set(ctx.now),
         changes: Set(changes),
+        dispatched_at: Set(None),
+        cause: Set(ctx.cause.to_json()),
     }
 }
 
 /// The history row of a created record (its values are rebuilt on read).
-fn create_history_row(row: &record::Model, form: FormId) -> record_history::ActiveModel {
+fn create_history_row(row: &record::Model, form: FormId, cause: &Cause) -> record_history::ActiveModel {
     record_history::ActiveModel {
         id: Set(RecordHistoryId::new().to_string()),
         tenant_id: Set(row.tenant_id.clone()),
@@ -416,6 +422,8 @@ fn create_history_row(row: &record::Model, form: FormId) -> record_history::Acti
         actor: Set(row.created_by.clone()),
         at: Set(row.created_at),
         changes: Set(json!({})),
+        dispatched_at: Set(None),
+        cause: Set(cause.to_json()),
     }
 }
 

@@ -11,7 +11,7 @@ mod delete;
 mod error;
 mod expand;
 pub mod group;
-mod prepare;
+pub(crate) mod prepare;
 mod read;
 mod tags;
 mod update;

@@ -1,6 +1,6 @@
 //! Attaching and detaching tags on records.
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde_json::json;
 
 use super::{RecordError, RecordView};
@@ -8,7 +8,7 @@ use crate::Engine;
 use crate::auth::policy::{Action, require};
 use crate::ctx::Ctx;
 use crate::ids::{FormId, RecordId};
-use crate::store::entity::record_tag;
+use crate::store::entity::{record, record_tag, tag};
 
 impl Engine {
     /// Attaches a tag (by name or id) to a record; attaching twice is a no-op.
@@ -58,41 +58,53 @@ impl Engine {
             let db = self.db();
             let _w = db.write_lock().await;
             let tx = db.conn().begin().await?;
-            if attach {
-                let link = record_tag::ActiveModel {
-                    record_id: Set(row.id.clone()),
-                    tag_id: Set(tag.id.clone()),
-                    tenant_id: Set(ctx.tenant.to_string()),
-                    created_at: Set(ctx.now),
-                };
-                record_tag::Entity::insert(link)
-                    .exec_without_returning(&tx)
-                    .await?;
-            } else {
-                record_tag::Entity::delete_many()
-                    .filter(record_tag::Column::TenantId.eq(ctx.tenant.to_string()))
-                    .filter(record_tag::Column::RecordId.eq(row.id.clone()))
-                    .filter(record_tag::Column::TagId.eq(tag.id.clone()))
-                    .exec(&tx)
-                    .await?;
-            }
-            let (action, change) = if attach {
-                ("tag", json!({"added": tag.name}))
-            } else {
-                ("untag", json!({"removed": tag.name}))
-            };
-            self.write_history(
-                &tx,
-                ctx,
-                form_id,
-                &row.id,
-                row.version,
-                action,
-                json!({ "_tags": change }),
-            )
-            .await?;
+            self.set_tag_in(&tx, ctx, form_id, &row, &tag, attach).await?;
             tx.commit().await?;
         }
         self.get_record(ctx, form_id, id).await
+    }
+
+    /// Attaches or detaches `tag` on `row` through `conn` (the caller's
+    /// transaction), with a history row; a no-op when it is already so.
+    /// Returns whether anything changed.
+    pub(crate) async fn set_tag_in<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        ctx: &Ctx,
+        form_id: FormId,
+        row: &record::Model,
+        tag: &tag::Model,
+        attach: bool,
+    ) -> Result<bool, RecordError> {
+        let existing = record_tag::Entity::find_by_id((row.id.clone(), tag.id.clone()))
+            .one(conn)
+            .await?;
+        if existing.is_some() == attach {
+            return Ok(false);
+        }
+        if attach {
+            let link = record_tag::ActiveModel {
+                record_id: Set(row.id.clone()),
+                tag_id: Set(tag.id.clone()),
+                tenant_id: Set(ctx.tenant.to_string()),
+                created_at: Set(ctx.now),
+            };
+            record_tag::Entity::insert(link).exec_without_returning(conn).await?;
+        } else {
+            record_tag::Entity::delete_many()
+                .filter(record_tag::Column::TenantId.eq(ctx.tenant.to_string()))
+                .filter(record_tag::Column::RecordId.eq(row.id.clone()))
+                .filter(record_tag::Column::TagId.eq(tag.id.clone()))
+                .exec(conn)
+                .await?;
+        }
+        let (action, change) = if attach {
+            ("tag", json!({"added": tag.name}))
+        } else {
+            ("untag", json!({"removed": tag.name}))
+        };
+        self.write_history(conn, ctx, form_id, &row.id, row.version, action, json!({ "_tags": change }))
+            .await?;
+        Ok(true)
     }
 }

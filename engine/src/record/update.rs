@@ -10,6 +10,7 @@ use crate::Engine;
 use crate::auth::policy::{Action, require};
 use crate::ctx::Ctx;
 use crate::ids::{FormId, RecordId};
+use crate::meta::form::LoadedForm;
 use crate::store::entity::record;
 
 impl Engine {
@@ -49,6 +50,33 @@ impl Engine {
         if !errs.is_empty() {
             return Err(RecordError::Invalid(errs));
         }
+        let db = self.db();
+        let _w = db.write_lock().await;
+        let tx = db.conn().begin().await?;
+        let Some((updated, tags)) = self.update_prepared(&tx, ctx, &form, &row, data).await? else {
+            drop(tx);
+            let tags = self
+                .tag_names(self.db().conn(), ctx, std::slice::from_ref(&row.id))
+                .await?;
+            return super::view(&form.def, &row, tags.get(&row.id).cloned().unwrap_or_default());
+        };
+        tx.commit().await?;
+        super::view(&form.def, &updated, tags)
+    }
+
+    /// Writes validated `data` over `row` on `conn` (the caller's
+    /// transaction, write lock held): conditional on the version read, with
+    /// its history row. Returns `None` when nothing changed, else the new
+    /// row and its tags.
+    pub(crate) async fn update_prepared<C: sea_orm::ConnectionTrait>(
+        &self,
+        conn: &C,
+        ctx: &Ctx,
+        form: &LoadedForm,
+        row: &record::Model,
+        data: Map<String, Value>,
+    ) -> Result<Option<(record::Model, Vec<String>)>, RecordError> {
+        let base = row.data.as_object().cloned().unwrap_or_default();
         let changes: Map<String, Value> = base
             .keys()
             .chain(data.keys())
@@ -60,15 +88,9 @@ impl Engine {
             })
             .collect();
         if changes.is_empty() {
-            let tags = self
-                .tag_names(self.db().conn(), ctx, std::slice::from_ref(&row.id))
-                .await?;
-            return super::view(&form.def, &row, tags.get(&row.id).cloned().unwrap_or_default());
+            return Ok(None);
         }
         let version = row.version + 1;
-        let db = self.db();
-        let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
         let result = record::Entity::update_many()
             .col_expr(record::Column::Data, Expr::val(Value::Object(data.clone())))
             .col_expr(record::Column::Version, Expr::val(version))
@@ -79,12 +101,12 @@ impl Engine {
             .filter(record::Column::Id.eq(row.id.clone()))
             .filter(record::Column::Version.eq(row.version))
             .filter(record::Column::DeletedAt.is_null())
-            .exec(&tx)
+            .exec(conn)
             .await
-            .map_err(|e| self.map_unique(&form, e))?;
+            .map_err(|e| self.map_unique(form, e))?;
         if result.rows_affected == 0 {
             let actual = record::Entity::find_by_id(row.id.clone())
-                .one(&tx)
+                .one(conn)
                 .await?
                 .map_or(row.version + 1, |r| r.version);
             return Err(RecordError::VersionMismatch {
@@ -93,9 +115,9 @@ impl Engine {
             });
         }
         self.write_history(
-            &tx,
+            conn,
             ctx,
-            form_id,
+            form.id,
             &row.id,
             version,
             "update",
@@ -103,20 +125,19 @@ impl Engine {
         )
         .await?;
         let tags = self
-            .tag_names(&tx, ctx, std::slice::from_ref(&row.id))
+            .tag_names(conn, ctx, std::slice::from_ref(&row.id))
             .await?
             .remove(&row.id)
             .unwrap_or_default();
-        tx.commit().await?;
         let updated = record::Model {
             data: Value::Object(data),
             version,
             form_version: form.version,
             updated_at: ctx.now,
             updated_by: ctx.actor.to_string(),
-            ..row
+            ..row.clone()
         };
-        super::view(&form.def, &updated, tags)
+        Ok(Some((updated, tags)))
     }
 
     /// Loads a record of the form and tenant; `deleted` selects the recycle

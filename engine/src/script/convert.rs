@@ -5,7 +5,7 @@ use serde_json::{Number, Value};
 
 /// A JSON value as a rhai value: objects become maps, arrays arrays,
 /// integers `INT`, other numbers `FLOAT`, null `()`.
-pub(crate) fn to_dynamic(value: &Value) -> Dynamic {
+pub fn to_dynamic(value: &Value) -> Dynamic {
     match value {
         Value::Null => Dynamic::UNIT,
         Value::Bool(b) => Dynamic::from_bool(*b),
@@ -20,7 +20,7 @@ pub(crate) fn to_dynamic(value: &Value) -> Dynamic {
 }
 
 /// A JSON object as a rhai map.
-pub(crate) fn map_of(obj: &serde_json::Map<String, Value>) -> Map {
+pub fn map_of(obj: &serde_json::Map<String, Value>) -> Map {
     obj.iter()
         .map(|(k, v)| (k.as_str().into(), to_dynamic(v)))
         .collect()
@@ -29,7 +29,7 @@ pub(crate) fn map_of(obj: &serde_json::Map<String, Value>) -> Map {
 /// A rhai value as JSON: `()` and non-finite floats become null; characters
 /// become one-character strings; other types (timestamps, function
 /// pointers, custom types) become their text.
-pub(crate) fn to_json(value: Dynamic) -> Value {
+pub fn to_json(value: Dynamic) -> Value {
     if value.is_unit() {
         return Value::Null;
     }

@@ -9,12 +9,16 @@
 //! source text. Callers: `meta::check` (compile formulas and default
 //! expressions), the record writer (evaluate them on save), automation.
 
-mod convert;
+pub mod convert;
+pub mod effect;
+pub mod host;
 pub mod sandbox;
 
+pub use effect::Effect;
+pub use host::{Host, RunState};
 pub use sandbox::{Sandbox, ScriptLimits};
 
-use crate::error::{ErrorCode, HasCode};
+use crate::error::{ErrorCode, FieldError, HasCode};
 
 /// A script failure. Positions are 1-based and `None` when rhai gives none.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,6 +65,15 @@ impl HasCode for ScriptError {
             Self::Compile { .. } => ErrorCode::ScriptCompile,
             Self::Runtime { .. } => ErrorCode::ScriptRuntime,
             Self::Limit { .. } => ErrorCode::ScriptLimit,
+        }
+    }
+
+    fn details(&self) -> Vec<FieldError> {
+        match self {
+            Self::Compile { message, line, col } | Self::Runtime { message, line, col } => {
+                vec![FieldError::new("script", message.clone()).at(*line, *col)]
+            }
+            Self::Limit { message } => vec![FieldError::new("script", message.clone())],
         }
     }
 }

@@ -7,10 +7,11 @@ use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use rhai::{AST, Dynamic, EvalAltResult, ImmutableString, ParseError, ParseErrorType, Scope};
 use serde_json::{Map, Value};
 
+use super::host::{self, RunState, StateGuard, parse_day};
 use super::{ScriptError, convert};
 
 /// How many compiled scripts a [`Sandbox`] keeps.
@@ -80,18 +81,6 @@ fn deadline_passed() -> bool {
 /// The marker value `on_progress` stops a run with.
 const DEADLINE_TOKEN: &str = "deadline";
 
-fn parse_day(s: &str) -> Result<NaiveDate, Box<EvalAltResult>> {
-    let t = s.trim();
-    NaiveDate::parse_from_str(t, "%Y-%m-%d")
-        .ok()
-        .or_else(|| {
-            DateTime::parse_from_rfc3339(t)
-                .ok()
-                .map(|d| d.with_timezone(&Utc).date_naive())
-        })
-        .ok_or_else(|| format!("`{t}` is not a date (use yyyy-mm-dd)").into())
-}
-
 /// Builds a rhai engine with every limit of `l` set, strict variables, no
 /// module resolution (`import` is refused), `eval` disabled, a wall-clock
 /// check through `on_progress`, and the helpers `days_between(a, b)` and
@@ -135,6 +124,7 @@ pub fn build(l: &ScriptLimits) -> rhai::Engine {
         (x * factor).round() / factor
     });
     e.register_fn("round", |x: i64, _n: i64| -> i64 { x });
+    host::register(&mut e);
     e
 }
 
@@ -190,7 +180,7 @@ impl Sandbox {
     /// variables `record` and `now`; any other free variable is an error.
     ///
     /// # Errors
-    /// [`ScriptError::Compile`] (`script_compile`) with the position, or
+    /// [`ScriptError::Compile`] (`script_syntax`) with the position, or
     /// [`ScriptError::Limit`] (`script_limit`) for an expression nested too
     /// deep or a literal too large.
     pub fn compile(&self, src: &str) -> Result<Arc<AST>, ScriptError> {
@@ -225,13 +215,73 @@ impl Sandbox {
         self.compile(src).map(|_| ())
     }
 
+    /// Compiles a rule script or condition (or takes it from the cache).
+    /// Rule scripts see `record`, `old` and `now`, and the rule API of
+    /// [`super::host`]; other free variables are errors.
+    ///
+    /// # Errors
+    /// As [`Sandbox::compile`].
+    pub fn compile_rule(&self, src: &str) -> Result<Arc<AST>, ScriptError> {
+        let key = format!("rule\u{0}{src}");
+        if let Some(ast) = self.cache.read().unwrap_or_else(PoisonError::into_inner).get(&key) {
+            return Ok(Arc::clone(ast));
+        }
+        let mut scope = Scope::new();
+        scope.push("record", Dynamic::UNIT);
+        scope.push("old", Dynamic::UNIT);
+        scope.push("now", Dynamic::UNIT);
+        let ast = Arc::new(
+            self.engine
+                .compile_with_scope(&scope, src)
+                .map_err(|e| self.parse_error(e))?,
+        );
+        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= AST_CACHE_CAPACITY
+            && let Some(victim) = cache.keys().next().cloned()
+        {
+            cache.remove(&victim);
+        }
+        cache.insert(key, Arc::clone(&ast));
+        Ok(ast)
+    }
+
+    /// Runs a compiled rule script or condition with `record` and `old`
+    /// (maps, or `()` when absent) under the run state `state`, within every
+    /// limit. Returns the script's value and the state with the effects and
+    /// log lines it gathered (also when the script failed).
+    ///
+    /// Synchronous: call it from a blocking thread when the [`host::Host`]
+    /// blocks on the database.
+    pub fn run_rule(
+        &self,
+        ast: &AST,
+        record: Option<&rhai::Map>,
+        old: Option<&rhai::Map>,
+        state: RunState,
+    ) -> (Result<Value, ScriptError>, Option<RunState>) {
+        let mut scope = Scope::new();
+        let as_dyn = |m: Option<&rhai::Map>| m.map_or(Dynamic::UNIT, |m| Dynamic::from_map(m.clone()));
+        scope.push_constant("record", as_dyn(record));
+        scope.push_constant("old", as_dyn(old));
+        scope.push_constant("now", state.now.to_rfc3339_opts(SecondsFormat::Secs, true));
+        let guard = StateGuard::install(state);
+        let result = {
+            let _deadline = DeadlineGuard::set(Instant::now() + self.limits.max_duration);
+            self.engine
+                .eval_ast_with_scope::<Dynamic>(&mut scope, ast)
+                .map(convert::to_json)
+                .map_err(|e| self.eval_error(*e))
+        };
+        (result, guard.take())
+    }
+
     /// Evaluates a script over one record. The script sees the constants
     /// `record` (a map of the record's fields) and `now` (RFC 3339 text,
     /// UTC); its last value is returned as JSON (`()` → null).
     ///
     /// # Errors
-    /// [`ScriptError::Compile`] (`script_compile`), [`ScriptError::Runtime`]
-    /// (`script_runtime`, with position) or [`ScriptError::Limit`]
+    /// [`ScriptError::Compile`] (`script_syntax`), [`ScriptError::Runtime`]
+    /// (`script_error`, with position) or [`ScriptError::Limit`]
     /// (`script_limit`: operations, call depth, sizes, wall clock).
     pub fn eval_expr(
         &self,

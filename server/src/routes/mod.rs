@@ -14,6 +14,7 @@ pub mod auth;
 pub mod forms;
 pub mod notifications;
 pub mod records;
+pub mod rules;
 pub mod settings;
 pub mod system;
 pub mod tags;
@@ -133,6 +134,7 @@ pub fn all() -> Vec<&'static Endpoint> {
         records::ENDPOINTS,
         aggregate::ENDPOINTS,
         tags::ENDPOINTS,
+        rules::ENDPOINTS,
         notifications::ENDPOINTS,
         webhooks::ENDPOINTS,
         settings::ENDPOINTS,
@@ -151,6 +153,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     records::configure(cfg);
     aggregate::configure(cfg);
     tags::configure(cfg);
+    rules::configure(cfg);
     notifications::configure(cfg);
     webhooks::configure(cfg);
     settings::configure(cfg);

@@ -146,6 +146,9 @@ async fn convert_record<C: ConnectionTrait>(
         actor: Set(ctx.actor.to_string()),
         at: Set(ctx.now),
         changes: Set(json!({ key: { "from": old_value, "to": new_value } })),
+        // A conversion is not a record event: no rule fires on it.
+        dispatched_at: Set(Some(ctx.now)),
+        cause: Set(None),
     }
     .insert(conn)
     .await?;

@@ -14,6 +14,8 @@ pub mod notification;
 pub mod record;
 pub mod record_history;
 pub mod record_tag;
+pub mod rule;
+pub mod rule_version;
 pub mod serial_counter;
 pub mod smtp_setting;
 pub mod tag;

@@ -17,6 +17,11 @@ pub struct Model {
     pub at: DateTimeUtc,
     #[sea_orm(column_type = "JsonBinary")]
     pub changes: Json,
+    /// Set once the dispatcher has turned this event into rule firings.
+    pub dispatched_at: Option<DateTimeUtc>,
+    /// The rules whose effects made this write (`{"rules": [...]}`).
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub cause: Option<Json>,
 }
 
 /// No relations are declared: joins are written in the repositories.

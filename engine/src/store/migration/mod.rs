@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_core;
 mod m20261123_000002_create_jobs;
+mod m20261123_000003_create_automation;
 mod m20261123_000004_create_notify;
 
 /// The ordered list of migrations.
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_create_core::Migration),
             Box::new(m20261123_000002_create_jobs::Migration),
+            Box::new(m20261123_000003_create_automation::Migration),
             Box::new(m20261123_000004_create_notify::Migration),
         ]
     }
