@@ -20,16 +20,28 @@ use sea_orm::{ConnectionTrait, Database};
 use serde_json::json;
 
 async fn run(label: &str, url: &str, rows: usize) {
-    let engine = Engine::open(url, EngineConfig { max_batch: 1000, ..EngineConfig::default() })
-        .await
-        .expect("open");
+    let engine = Engine::open(
+        url,
+        EngineConfig {
+            max_batch: 1000,
+            ..EngineConfig::default()
+        },
+    )
+    .await
+    .expect("open");
     let (tenant, user) = engine
         .create_tenant_with_owner("bench", "bench", "owner@bench.test", "password123")
         .await
         .expect("tenant");
     let ctx = Ctx::new(tenant, user, Role::Owner);
     let app = engine
-        .create_app(&ctx, AppInput { name: "CRM".into(), description: String::new() })
+        .create_app(
+            &ctx,
+            AppInput {
+                name: "CRM".into(),
+                description: String::new(),
+            },
+        )
         .await
         .expect("app")
         .id;
@@ -62,17 +74,28 @@ async fn run(label: &str, url: &str, rows: usize) {
                 }
             })
             .collect();
-        engine.batch_create_records(&ctx, form, batch).await.expect("batch");
+        engine
+            .batch_create_records(&ctx, form, batch)
+            .await
+            .expect("batch");
         done += n;
     }
     engine.db().optimize().await.expect("optimize");
-    println!("{label}: loaded {rows} customers in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "{label}: loaded {rows} customers in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     for (m, d) in [(1, 15), (2, 28), (6, 30), (11, 26), (12, 31)] {
         let target = NaiveDate::from_ymd_opt(2027, m, d).unwrap();
         let t = Instant::now();
-        let (lo, hi) = year_span(engine.db(), tenant, form, "birthday").await.expect("span").expect("dates");
+        let (lo, hi) = year_span(engine.db(), tenant, form, "birthday")
+            .await
+            .expect("span")
+            .expect("dates");
         let dates = yearly_dates(target, lo, hi);
-        let ids = records_on_dates(engine.db(), tenant, form, "birthday", &dates).await.expect("lookup");
+        let ids = records_on_dates(engine.db(), tenant, form, "birthday", &dates)
+            .await
+            .expect("lookup");
         println!(
             "{label}: yearly lookup for {:02}-{:02}: {} records in {:.1} ms ({} dates)",
             target.month(),
@@ -86,13 +109,20 @@ async fn run(label: &str, url: &str, rows: usize) {
     let ids = records_on_dates(engine.db(), tenant, form, "birthday", &["1980-05-17".to_owned()])
         .await
         .expect("once");
-    println!("{label}: once lookup: {} records in {:.2} ms", ids.len(), t.elapsed().as_secs_f64() * 1000.0);
+    println!(
+        "{label}: once lookup: {} records in {:.2} ms",
+        ids.len(),
+        t.elapsed().as_secs_f64() * 1000.0
+    );
     let _ = Utc.timestamp_opt(0, 0);
 }
 
 #[tokio::main]
 async fn main() {
-    let rows: usize = std::env::var("FW_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let rows: usize = std::env::var("FW_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     if std::env::args().any(|a| a == "--list") {
         return;
     }
@@ -107,9 +137,14 @@ async fn main() {
             return;
         };
         let name = format!("fw_bench_{}", std::process::id());
-        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create db");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create db");
         let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
         run("postgres", &url, rows).await;
-        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+        let _ = admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await;
     }
 }

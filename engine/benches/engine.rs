@@ -160,7 +160,7 @@ fn rule_condition(c: &mut Criterion) {
         .compile_rule("record.total_spent > 1000 && days_between(record.last_order_at, today()) > 90")
         .expect("compiles");
     let record = json!({"name": "Ada", "total_spent": 1200.5, "last_order_at": "2026-06-01", "tier": "VIP"});
-    let map = convert::map_of(record.as_object().expect("object"));
+    let map = convert::shared_map(record.as_object().expect("object"));
     let now = Utc
         .with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
         .single()

@@ -700,3 +700,73 @@ async fn scripts_see_only_their_tenant(t: &TestDb) {
     assert_eq!(out.logs, vec!["0", "0"], "another tenant's form finds nothing");
 }
 both_backends!(scripts_see_only_their_tenant, scripts_see_only_their_tenant);
+
+async fn birthday_email_reaches_the_customer(t: &TestDb) {
+    use common::smtp_sink::SmtpSink;
+    use engine::notify::{SmtpInput, SmtpTls};
+    let k = kit(t, "mail").await;
+    let sink = SmtpSink::start().await;
+    t.engine
+        .put_smtp_settings(
+            &k.ctx,
+            SmtpInput {
+                host: "127.0.0.1".into(),
+                port: sink.port(),
+                username: None,
+                password: None,
+                from_address: "Shop <noreply@shop.test>".into(),
+                tls: SmtpTls::None,
+            },
+        )
+        .await
+        .unwrap();
+    k.rule(
+        t,
+        json!({"name": "birthday mail", "form_id": k.customers,
+               "trigger": {"kind": "date_field", "field": "birthday", "offset_days": 0, "at": "09:00", "repeat": "yearly"},
+               "condition": "record.email != ()",
+               "script": "let code = \"BDAY-\" + year(today()) + \"-\" + record.name;\n\
+                          create(\"coupons\", #{customer: record.id, code: code});\n\
+                          email(record.email, \"Happy birthday, \" + record.name, \"Your coupon: \" + code);"}),
+    )
+    .await;
+    k.customer(
+        t,
+        json!({"name": "Ann", "email": "ann@example.com", "birthday": "1990-04-02"}),
+        at(2026, 1, 1, 0),
+    )
+    .await;
+    k.customer(
+        t,
+        json!({"name": "Bob", "birthday": "1990-04-02"}),
+        at(2026, 1, 1, 0),
+    )
+    .await;
+    k.tick(t, at(2026, 4, 2, 8)).await;
+    assert!(sink.received().is_empty(), "not before 09:00");
+    k.tick(t, at(2026, 4, 2, 10)).await;
+    let mails = sink.wait_for(1, std::time::Duration::from_secs(10)).await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].to, vec!["ann@example.com"]);
+    assert_eq!(mails[0].header("Subject").as_deref(), Some("Happy birthday, Ann"));
+    assert!(
+        mails[0].body().contains("Your coupon: BDAY-2026-Ann"),
+        "{}",
+        mails[0].body()
+    );
+    assert_eq!(
+        k.records(t, k.coupons).await.len(),
+        1,
+        "Bob has no email: the condition skipped him"
+    );
+    let log = t
+        .engine
+        .list_email_deliveries(&k.ctx, engine::notify::DeliveryQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(log.deliveries.len(), 1);
+}
+both_backends!(
+    birthday_email_reaches_the_customer,
+    birthday_email_reaches_the_customer
+);

@@ -351,8 +351,8 @@ impl Engine {
         let sandbox = self.sandbox();
         let record_map = record
             .and_then(Value::as_object)
-            .map(crate::script::convert::map_of);
-        let old_map = old.map(crate::script::convert::map_of);
+            .map(crate::script::convert::shared_map);
+        let old_map = old.map(crate::script::convert::shared_map);
         let mut logs = Vec::new();
         let run =
             |part: &str, src: &str, logs: &mut Vec<String>| -> Result<(Value, Vec<Effect>), EvalFailure> {

@@ -26,10 +26,18 @@ pub fn map_of(obj: &serde_json::Map<String, Value>) -> Map {
         .collect()
 }
 
+/// A JSON object as a shared rhai map: cloning it (once per run) copies a
+/// pointer, not the record.
+#[must_use]
+pub fn shared_map(obj: &serde_json::Map<String, Value>) -> Dynamic {
+    Dynamic::from_map(map_of(obj)).into_shared()
+}
+
 /// A rhai value as JSON: `()` and non-finite floats become null; characters
 /// become one-character strings; other types (timestamps, function
 /// pointers, custom types) become their text.
 pub fn to_json(value: Dynamic) -> Value {
+    let value = value.flatten();
     if value.is_unit() {
         return Value::Null;
     }

@@ -223,7 +223,12 @@ impl Sandbox {
     /// As [`Sandbox::compile`].
     pub fn compile_rule(&self, src: &str) -> Result<Arc<AST>, ScriptError> {
         let key = format!("rule\u{0}{src}");
-        if let Some(ast) = self.cache.read().unwrap_or_else(PoisonError::into_inner).get(&key) {
+        if let Some(ast) = self
+            .cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
             return Ok(Arc::clone(ast));
         }
         let mut scope = Scope::new();
@@ -246,24 +251,24 @@ impl Sandbox {
     }
 
     /// Runs a compiled rule script or condition with `record` and `old`
-    /// (maps, or `()` when absent) under the run state `state`, within every
-    /// limit. Returns the script's value and the state with the effects and
-    /// log lines it gathered (also when the script failed).
+    /// (maps built once with [`convert::shared_map`], or `()` when absent)
+    /// under the run state `state`, within every limit. Returns the script's
+    /// value and the state with the effects and log lines it gathered (also
+    /// when the script failed).
     ///
     /// Synchronous: call it from a blocking thread when the [`host::Host`]
     /// blocks on the database.
     pub fn run_rule(
         &self,
         ast: &AST,
-        record: Option<&rhai::Map>,
-        old: Option<&rhai::Map>,
+        record: Option<&Dynamic>,
+        old: Option<&Dynamic>,
         state: RunState,
     ) -> (Result<Value, ScriptError>, Option<RunState>) {
         let mut scope = Scope::new();
-        let as_dyn = |m: Option<&rhai::Map>| m.map_or(Dynamic::UNIT, |m| Dynamic::from_map(m.clone()));
-        scope.push_constant("record", as_dyn(record));
-        scope.push_constant("old", as_dyn(old));
-        scope.push_constant("now", state.now.to_rfc3339_opts(SecondsFormat::Secs, true));
+        scope.push_constant_dynamic("record", record.cloned().unwrap_or(Dynamic::UNIT));
+        scope.push_constant_dynamic("old", old.cloned().unwrap_or(Dynamic::UNIT));
+        scope.push_constant("now", state.now_text.clone());
         let guard = StateGuard::install(state);
         let result = {
             let _deadline = DeadlineGuard::set(Instant::now() + self.limits.max_duration);
