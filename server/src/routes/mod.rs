@@ -79,6 +79,25 @@ pub struct Param {
     pub description: &'static str,
 }
 
+/// `limit` of a paged log (runs, deliveries, notifications).
+pub const LIMIT: Param = Param {
+    name: "limit",
+    location: "query",
+    kind: "integer",
+    description: "Page size, 1 to 200 (default 50).",
+};
+
+/// `cursor` of a paged log.
+pub const CURSOR: Param = Param {
+    name: "cursor",
+    location: "query",
+    kind: "string",
+    description: "`next_cursor` of the previous page.",
+};
+
+/// `limit` and `cursor`.
+pub const PAGE: &[Param] = &[LIMIT, CURSOR];
+
 /// The `If-Match` header parameter.
 pub const IF_MATCH: Param = Param {
     name: "If-Match",

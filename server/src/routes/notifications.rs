@@ -18,18 +18,8 @@ const LIST_PARAMS: &[Param] = &[
         kind: "boolean",
         description: "Only unread notifications.",
     },
-    Param {
-        name: "limit",
-        location: "query",
-        kind: "integer",
-        description: "Page size, 1 to 200 (default 50).",
-    },
-    Param {
-        name: "cursor",
-        location: "query",
-        kind: "string",
-        description: "`next_cursor` of the previous page.",
-    },
+    super::LIMIT,
+    super::CURSOR,
 ];
 
 /// The rows of this resource.

@@ -12,7 +12,7 @@ use engine::ids::{AppId, RuleId, RunId};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Body, Endpoint, Param, Verb};
+use super::{Body, Endpoint, PAGE, Verb};
 use crate::error::ApiError;
 use crate::extract::auth::Caller;
 use crate::scheduler::Scheduler;
@@ -26,20 +26,6 @@ const DEFINITION_ERRORS: &[ErrorCode] = &[
     ErrorCode::ScriptCompile,
     ErrorCode::ScriptLimit,
     ErrorCode::Forbidden,
-];
-const PAGE: &[Param] = &[
-    Param {
-        name: "limit",
-        location: "query",
-        kind: "integer",
-        description: "Page size, 1 to 200 (default 50).",
-    },
-    Param {
-        name: "cursor",
-        location: "query",
-        kind: "string",
-        description: "`next_cursor` of the previous page.",
-    },
 ];
 
 /// The rows of this resource.

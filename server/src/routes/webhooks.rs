@@ -21,20 +21,7 @@ const WRITE_ERRORS: &[ErrorCode] = &[
     ErrorCode::PayloadTooLarge,
 ];
 /// `limit` and `cursor` of a delivery log page.
-pub const DELIVERY_PAGE: &[Param] = &[
-    Param {
-        name: "limit",
-        location: "query",
-        kind: "integer",
-        description: "Page size, 1 to 200 (default 50).",
-    },
-    Param {
-        name: "cursor",
-        location: "query",
-        kind: "string",
-        description: "`next_cursor` of the previous page.",
-    },
-];
+pub const DELIVERY_PAGE: &[Param] = super::PAGE;
 
 macro_rules! ep {
     ($verb:ident $path:literal, $op:ident, $summary:literal, $params:expr, $req:expr, $status:literal, $resp:expr, $errors:expr) => {
