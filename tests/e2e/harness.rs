@@ -129,7 +129,8 @@ pub struct Server {
     pub client: Client,
     child: Option<Child>,
     log: Arc<Mutex<String>>,
-    db: TestDb,
+    /// Shared with [`Server::peer`]s; dropped with the last of them.
+    db: Arc<TestDb>,
     opts: Opts,
 }
 
@@ -189,11 +190,26 @@ impl Server {
             client,
             child: None,
             log: Arc::default(),
-            db,
+            db: Arc::new(db),
             opts,
         };
         srv.spawn().await;
         Some(srv)
+    }
+
+    /// Starts another process on this server's database, with the same
+    /// options (a second node of one deployment).
+    pub async fn peer(&self) -> Self {
+        let mut srv = Self {
+            base: String::new(),
+            client: self.client.clone(),
+            child: None,
+            log: Arc::default(),
+            db: Arc::clone(&self.db),
+            opts: self.opts.clone(),
+        };
+        srv.spawn().await;
+        srv
     }
 
     /// The captured stderr so far.
@@ -294,7 +310,26 @@ impl Server {
         }
     }
 
-    /// Starts the binary again on the same database.
+    /// Sends SIGKILL (no shutdown of any kind: open transactions are cut
+    /// off) and waits for the process to be gone.
+    pub fn kill9(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let status = Command::new("kill")
+            .args(["-KILL", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -KILL failed");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "formwork survived SIGKILL");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Starts the binary again on the same database, stopping a running
+    /// process with SIGTERM first (none runs after [`Server::kill9`]).
     pub async fn restart(&mut self) {
         if self.child.is_some() {
             self.terminate().await;
@@ -304,13 +339,17 @@ impl Server {
 
     /// Runs `formwork <args>` against this server's database.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_formwork"))
-            .args(args)
+        self.cli_command(args).output().expect("run formwork")
+    }
+
+    /// The command [`Server::cli`] runs, to spawn it alongside requests.
+    pub fn cli_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_formwork"));
+        cmd.args(args)
             .env("DATABASE_URL", &self.db.url)
             .env("FORMWORK_LOG", "warn")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run formwork")
+            .stdin(Stdio::null());
+        cmd
     }
 
     /// Creates another tenant with the CLI and logs in as its owner.

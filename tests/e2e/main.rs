@@ -7,6 +7,7 @@
 // `#[test]` functions are not covered by clippy.toml's in-tests allowances.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod automation;
 mod bad_input;
 mod harness;
 mod isolation;
