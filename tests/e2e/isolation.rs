@@ -20,6 +20,17 @@ fn body_for(operation_id: &str) -> Option<Value> {
         "query_records" => json!({}),
         "aggregate_records" => json!({"metrics": [{"op": "count"}]}),
         "create_tag" => json!({"name": "VIP"}),
+        "create_rule" | "update_rule" => {
+            json!({"name": "r", "form_id": "00000000-0000-7000-8000-000000000000",
+                                               "trigger": {"kind": "manual"}, "script": "log(1);"})
+        }
+        "test_rule" => json!({}),
+        "run_rule" => json!({"record_ids": []}),
+        "create_webhook" | "update_webhook" => json!({"name": "hook", "url": "http://127.0.0.1:9/hook",
+                                                      "secret": "b-secret-b-secret-b", "events": ["record.created"]}),
+        "put_smtp_settings" => {
+            json!({"host": "127.0.0.1", "port": 2525, "from_address": "b@b.test", "tls": "none"})
+        }
         _ => return None,
     })
 }
@@ -55,6 +66,33 @@ e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
         srv.call(Method::POST, &tag_path, Some(&a), None).await.status,
         200
     );
+    let rule = srv
+        .post(
+            &format!("/api/v1/apps/{app}/rules"),
+            &a,
+            json!({"name": "Secret rule", "form_id": form, "trigger": {"kind": "manual"}, "script": "log(1);"}),
+        )
+        .await;
+    assert_eq!(rule.status, 201, "{}", rule.text);
+    let rule = rule.body["id"].as_str().unwrap().to_owned();
+    let batch = srv
+        .post(
+            &format!("/api/v1/rules/{rule}/run"),
+            &a,
+            json!({"record_ids": [id]}),
+        )
+        .await;
+    assert_eq!(batch.status, 202, "{}", batch.text);
+    let batch = batch.body["batch_id"].as_str().unwrap().to_owned();
+    let hook = srv
+        .post(
+            "/api/v1/webhooks",
+            &a,
+            json!({"name": "Secret hook", "url": "http://127.0.0.1:9/a", "secret": "a-secret-a-secret-a", "events": ["record.created"]}),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{}", hook.text);
+    let hook = hook.body["id"].as_str().unwrap().to_owned();
     let secrets = [app.as_str(), form.as_str(), id.as_str(), "Secret"];
 
     let b = srv.tenant("other").await;
@@ -63,11 +101,22 @@ e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
         if e.tag == "system" || e.tag == "auth" && e.operation_id != "me" {
             continue;
         }
+        // Tenant B's own settings (none yet) and the clock override (off).
+        if e.operation_id == "get_smtp_settings" || e.operation_id == "scheduler_run" {
+            continue;
+        }
+        let own_id = if e.path.starts_with("/api/v1/webhooks/") {
+            hook.as_str()
+        } else {
+            id.as_str()
+        };
         let path = e
             .path
+            .replace("{rule_id}", &rule)
+            .replace("{batch_id}", &batch)
             .replace("{app_id}", &app)
             .replace("{form_id}", &form)
-            .replace("{id}", &id)
+            .replace("{id}", own_id)
             .replace("{tag}", "VIP");
         let r = srv
             .call(method(e.verb), &path, Some(&b), body_for(e.operation_id))
@@ -111,6 +160,14 @@ e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
         }
     }
     assert!(walked >= 20, "only {walked} endpoints walked");
+    // Without --allow-clock-override nobody may set the scheduler's clock.
+    srv.post(
+        "/api/v1/admin/scheduler/run",
+        &b,
+        json!({"at": "2027-01-01T00:00:00Z"}),
+    )
+    .await
+    .assert_error(403, "forbidden");
 
     // Tenant A's data is unchanged.
     let got = srv.get(&format!("/api/v1/forms/{form}/records/{id}"), &a).await;

@@ -91,6 +91,13 @@ impl Engine {
         let db = self.db();
         let _w = db.write_lock().await;
         let tx = db.conn().begin().await?;
+        // Written first: on SQLite this makes it a write transaction from the
+        // start (another process committing meanwhile cannot fail its upgrade).
+        record_history::Entity::update_many()
+            .col_expr(record_history::Column::DispatchedAt, Expr::value(now))
+            .filter(record_history::Column::Id.is_in(ids))
+            .exec(&tx)
+            .await?;
         for row in &rows {
             let tenant: TenantId = parse_id(&row.tenant_id)?;
             let form: FormId = parse_id(&row.form_id)?;
@@ -170,12 +177,6 @@ impl Engine {
                 .await?;
             }
         }
-        record_history::Entity::update_many()
-            .col_expr(record_history::Column::DispatchedAt, Expr::value(now))
-            .filter(record_history::Column::Id.is_in(ids))
-            .filter(record_history::Column::DispatchedAt.is_null())
-            .exec(&tx)
-            .await?;
         tx.commit().await?;
         Ok(rows.len())
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Days, NaiveDate, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -213,12 +213,22 @@ impl Engine {
         let db = self.db();
         let _w = db.write_lock().await;
         let tx = db.conn().begin().await?;
-        // Re-read under the lock: another planner may have moved on, and a
-        // rule turned off meanwhile plans nothing.
-        let Some(fresh) = rule::Entity::find_by_id(r.id.clone()).one(&tx).await? else {
-            return Ok(0);
-        };
-        if !fresh.enabled || fresh.version != r.version {
+        // Claim the span first (a write, so on SQLite the transaction writes
+        // from its start): only while the rule is on, at the version planned
+        // for, and not already planned this far by another planner.
+        let claimed = rule::Entity::update_many()
+            .col_expr(rule::Column::PlannedUntil, sea_query::Expr::value(until))
+            .filter(rule::Column::Id.eq(r.id.clone()))
+            .filter(rule::Column::Enabled.eq(true))
+            .filter(rule::Column::Version.eq(r.version))
+            .filter(
+                sea_query::Condition::any()
+                    .add(rule::Column::PlannedUntil.is_null())
+                    .add(rule::Column::PlannedUntil.lt(until)),
+            )
+            .exec(&tx)
+            .await?;
+        if claimed.rows_affected == 0 {
             return Ok(0);
         }
         for (key, payload, run_at) in jobs {
@@ -234,15 +244,6 @@ impl Engine {
                 },
                 now,
             )
-            .await?;
-        }
-        if fresh.planned_until.is_none_or(|t| t < until) {
-            rule::ActiveModel {
-                id: Set(r.id.clone()),
-                planned_until: Set(Some(until)),
-                ..Default::default()
-            }
-            .update(&tx)
             .await?;
         }
         tx.commit().await?;

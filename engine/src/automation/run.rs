@@ -548,7 +548,14 @@ impl Engine {
         row: &rule::Model,
         firing: &FiringPayload,
     ) -> Result<Outcome, EvalFailure> {
-        let ctx = self.rule_ctx(row, jctx.now(), &firing.cause).await?;
+        // A clock firing runs at its planned instant, so `now()` and
+        // `today()` name the day it is for even when it runs late (after
+        // downtime, within the misfire window).
+        let now = match firing.trigger.as_str() {
+            "schedule" | "date_field" => jctx.job().run_at,
+            _ => jctx.now(),
+        };
+        let ctx = self.rule_ctx(row, now, &firing.cause).await?;
         let record = match &firing.record_id {
             Some(id) => match self.firing_record(&ctx, row, id).await? {
                 Some(r) => Some(r),

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::{DatabaseTransaction, EntityTrait, TransactionTrait};
 use serde_json::Value;
 
 use super::{JobError, LeasedJob, RunOutcome, complete_in, fail_final_in};
@@ -130,11 +130,26 @@ impl JobCtx {
     /// lock first). Write through [`JobTx::tx`], then call
     /// [`JobTx::commit`]; dropping it rolls everything back.
     ///
+    /// The transaction's first statement touches the job row under its
+    /// lease: a lost lease shows at once, and on SQLite the transaction is a
+    /// write transaction from its start, so a commit by another process
+    /// in between cannot make its later upgrade fail.
+    ///
     /// # Errors
-    /// `internal`.
+    /// `conflict` ([`JobError::LeaseLost`]); `internal`.
     pub async fn begin(&self) -> Result<JobTx<'_>, JobError> {
         let guard = self.db.write_lock().await;
         let tx = self.db.conn().begin().await?;
+        let touched = super::lease::held(crate::store::entity::job::Entity::update_many(), &self.job)
+            .col_expr(
+                crate::store::entity::job::Column::UpdatedAt,
+                sea_query::Expr::value(self.now),
+            )
+            .exec(&tx)
+            .await?;
+        if touched.rows_affected != 1 {
+            return Err(JobError::LeaseLost(self.job.id));
+        }
         Ok(JobTx {
             _guard: guard,
             tx,

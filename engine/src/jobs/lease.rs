@@ -351,7 +351,10 @@ async fn claim<C: ConnectionTrait>(
 }
 
 /// Restricts an update to the job while this worker holds its lease.
-fn held(update: sea_orm::UpdateMany<job::Entity>, job: &LeasedJob) -> sea_orm::UpdateMany<job::Entity> {
+pub(super) fn held(
+    update: sea_orm::UpdateMany<job::Entity>,
+    job: &LeasedJob,
+) -> sea_orm::UpdateMany<job::Entity> {
     update
         .filter(job::Column::TenantId.eq(job.tenant.to_string()))
         .filter(job::Column::Id.eq(job.id.to_string()))

@@ -54,8 +54,8 @@ pub use enqueue::{cancel_job, cancel_pending, enqueue};
 pub use error::JobError;
 pub use kind::{BoxFuture, Completed, JobCtx, JobKind, JobKinds, JobOutcome, JobTx};
 pub use lease::{
-    BACKOFF_BASE_SECS, BACKOFF_CAP_SECS, FailOutcome, backoff, complete, complete_in, fail, fail_final_in, lease,
-    skip_missed,
+    BACKOFF_BASE_SECS, BACKOFF_CAP_SECS, FailOutcome, backoff, complete, complete_in, fail, fail_final_in,
+    lease, skip_missed,
 };
 pub use read::{count_by_status, get_job, list_runs};
 pub use worker::{Worker, WorkerConfig, run_once};

@@ -111,13 +111,23 @@ struct StatusCount {
 ///
 /// # Errors
 /// `internal`.
-pub async fn count_by_status(db: &Db, tenant: TenantId, key_prefix: &str) -> Result<Vec<(String, u64)>, JobError> {
+pub async fn count_by_status(
+    db: &Db,
+    tenant: TenantId,
+    key_prefix: &str,
+) -> Result<Vec<(String, u64)>, JobError> {
     let rows = job::Entity::find()
         .select_only()
         .column(job::Column::Status)
-        .column_as(sea_query::ExprTrait::count(sea_query::Expr::col(job::Column::Id)), "n")
+        .column_as(
+            sea_query::ExprTrait::count(sea_query::Expr::col(job::Column::Id)),
+            "n",
+        )
         .filter(job::Column::TenantId.eq(tenant.to_string()))
-        .filter(super::enqueue::key_starts_with(job::Column::IdempotencyKey, key_prefix))
+        .filter(super::enqueue::key_starts_with(
+            job::Column::IdempotencyKey,
+            key_prefix,
+        ))
         .group_by(job::Column::Status)
         .into_model::<StatusCount>()
         .all(db.conn())

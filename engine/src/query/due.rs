@@ -5,12 +5,11 @@
 //! month/day expression (which no index serves), the lookup lists the exact
 //! dates from the field's earliest to its latest year, so an index on the
 //! field (`indexed: true`) answers it by a few hundred point lookups. The
-//! earliest and latest values are two single-aggregate queries, each
-//! answered from the same index.
+//! earliest and latest values are read from the two ends of the same index.
 
 use chrono::{Datelike, NaiveDate};
 use sea_orm::FromQueryResult;
-use sea_query::{Alias, ExprTrait, Func, Query};
+use sea_query::{Alias, ExprTrait, Query};
 
 use super::QueryError;
 use super::expr::field_expr;
@@ -40,12 +39,21 @@ async fn bound(
     key: &str,
     max: bool,
 ) -> Result<Option<String>, QueryError> {
+    // `ORDER BY ... LIMIT 1` rather than `MIN`/`MAX`: both planners read it
+    // from one end of the field's index, with or without statistics.
     let e = field_expr(db.backend(), key, SqlCast::Date);
-    let agg = if max { Func::max(e) } else { Func::min(e) };
+    let order = if max {
+        sea_query::Order::Desc
+    } else {
+        sea_query::Order::Asc
+    };
     let stmt = Query::select()
-        .expr_as(agg, Alias::new("v"))
+        .expr_as(e.clone(), Alias::new("v"))
         .from(record::Entity)
         .cond_where(scope_condition(tenant, form, RecordScope::Live))
+        .and_where(e.clone().is_not_null())
+        .order_by_expr(e, order)
+        .limit(1)
         .to_owned();
     let row = One::find_by_statement(db.conn().get_database_backend().build(&stmt))
         .one(db.conn())

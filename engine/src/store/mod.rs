@@ -65,7 +65,12 @@ pub struct Db {
     conn: DatabaseConnection,
     backend: Backend,
     writes: Arc<Mutex<()>>,
+    /// Unix seconds of the last PostgreSQL `ANALYZE` (throttle).
+    analyzed_at: Arc<std::sync::atomic::AtomicI64>,
 }
+
+/// Least time between two PostgreSQL `ANALYZE` runs of one process.
+const ANALYZE_EVERY_SECS: i64 = 30;
 
 /// Held while a write transaction runs on SQLite; a no-op on PostgreSQL.
 pub struct WriteGuard<'a>(#[allow(dead_code)] Option<MutexGuard<'a, ()>>);
@@ -118,6 +123,7 @@ impl Db {
             conn,
             backend,
             writes: Arc::new(Mutex::new(())),
+            analyzed_at: Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
         })
     }
 
@@ -159,15 +165,36 @@ impl Db {
     /// Refreshes the query planner's statistics where they went stale.
     /// SQLite picks the per-form expression indexes only with statistics, so
     /// this runs after migrations, index changes and large writes; it is cheap
-    /// when nothing changed much. Postgres's autovacuum does this itself.
+    /// when nothing changed much. On PostgreSQL it runs `ANALYZE records`,
+    /// throttled, for servers whose autovacuum is off or behind.
     ///
     /// # Errors
     /// `internal` on storage failure.
     pub async fn optimize(&self) -> Result<(), StoreError> {
-        if self.backend == Backend::Sqlite {
-            self.conn
-                .execute_unprepared("PRAGMA analysis_limit=1000; PRAGMA optimize;")
-                .await?;
+        match self.backend {
+            Backend::Sqlite => {
+                self.conn
+                    .execute_unprepared("PRAGMA analysis_limit=1000; PRAGMA optimize;")
+                    .await?;
+            }
+            Backend::Postgres => {
+                // The planner uses the per-form expression indexes (and
+                // pushes `= ANY(...)` into them) only with statistics on
+                // those expressions. Autovacuum keeps them fresh where it
+                // runs; this keeps them fresh after bulk writes where it does
+                // not, at most every ANALYZE_EVERY_SECS per process.
+                use std::sync::atomic::Ordering;
+                let now = chrono::Utc::now().timestamp();
+                let last = self.analyzed_at.load(Ordering::Relaxed);
+                if now.saturating_sub(last) >= ANALYZE_EVERY_SECS
+                    && self
+                        .analyzed_at
+                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    self.conn.execute_unprepared("ANALYZE records").await?;
+                }
+            }
         }
         Ok(())
     }

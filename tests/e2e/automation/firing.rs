@@ -306,8 +306,8 @@ async fn two_processes(backend: Backend, ticking: Ticking) {
     );
 }
 
-/// Not through `e2e!`: the SQLite variant cannot tick concurrently yet (see
-/// the ignored test), so it lets the processes take turns.
+/// Not through `e2e!`: SQLite also runs a variant where the processes and the
+/// CLI take turns.
 pub mod two_processes_fire_once {
     use super::{Backend, Ticking, two_processes};
 
@@ -318,12 +318,11 @@ pub mod two_processes_fire_once {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn e2e_sqlite() {
-        two_processes(Backend::Sqlite, Ticking::TakingTurns).await;
+        two_processes(Backend::Sqlite, Ticking::Concurrent).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "bug: concurrent ticks of two processes on one SQLite file answer 500 `database is locked` (SQLITE_BUSY_SNAPSHOT)"]
-    async fn e2e_sqlite_concurrent_ticks() {
-        two_processes(Backend::Sqlite, Ticking::Concurrent).await;
+    async fn e2e_sqlite_taking_turns() {
+        two_processes(Backend::Sqlite, Ticking::TakingTurns).await;
     }
 }
