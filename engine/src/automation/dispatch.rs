@@ -22,7 +22,7 @@ use crate::ctx::Cause;
 use crate::ids::{FormId, TenantId};
 use crate::jobs::{DEFAULT_MAX_ATTEMPTS, NewJob, enqueue};
 use crate::notify::queue_record_event_in;
-use crate::store::entity::{record, record_history, rule};
+use crate::store::entity::{record, record_history, rule, webhook};
 use crate::store::parse_id;
 
 /// Rows one dispatch pass takes.
@@ -87,6 +87,17 @@ impl Engine {
             .into_iter()
             .map(|r| (r.id, r.data))
             .collect();
+        // Tenants with any enabled webhook: only their events are offered to
+        // the webhook queue (one query per pass instead of one per event).
+        let tenants: BTreeSet<String> = rows.iter().map(|r| r.tenant_id.clone()).collect();
+        let hooked: BTreeSet<String> = webhook::Entity::find()
+            .filter(webhook::Column::Enabled.eq(true))
+            .filter(webhook::Column::TenantId.is_in(tenants))
+            .all(self.db().conn())
+            .await?
+            .into_iter()
+            .map(|w| w.tenant_id)
+            .collect();
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let db = self.db();
         let _w = db.write_lock().await;
@@ -102,7 +113,7 @@ impl Engine {
             let tenant: TenantId = parse_id(&row.tenant_id)?;
             let form: FormId = parse_id(&row.form_id)?;
             let cause = Cause::from_json(row.cause.as_ref());
-            if let Some(event) = webhook_event(&row.action) {
+            if let Some(event) = webhook_event(&row.action).filter(|_| hooked.contains(&row.tenant_id)) {
                 let payload = json!({
                     "event": event,
                     "form_id": row.form_id,

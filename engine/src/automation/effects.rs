@@ -25,7 +25,7 @@ use crate::notify::{notify_in, queue_email_in, queue_webhook_in};
 use crate::record::RecordError;
 use crate::record::prepare::WriteKind;
 use crate::script::Effect;
-use crate::store::entity::{record, tag};
+use crate::store::entity::{form, record, tag};
 
 /// An effect ready to write.
 pub(crate) enum Staged {
@@ -97,12 +97,14 @@ impl Engine {
         }
         let id = match name.parse::<FormId>() {
             Ok(id) => Some(id),
-            Err(_) => self
-                .list_forms(ctx, app)
+            Err(_) => form::Entity::find()
+                .filter(form::Column::TenantId.eq(ctx.tenant.to_string()))
+                .filter(form::Column::AppId.eq(app.to_string()))
+                .filter(form::Column::Name.eq(name))
+                .filter(form::Column::DeletedAt.is_null())
+                .one(self.db().conn())
                 .await?
-                .into_iter()
-                .find(|f| f.name == name)
-                .map(|f| f.id),
+                .and_then(|f| f.id.parse().ok()),
         };
         let Some(id) = id else {
             return Ok(None);
