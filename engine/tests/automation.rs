@@ -774,3 +774,126 @@ both_backends!(
     birthday_email_reaches_the_customer,
     birthday_email_reaches_the_customer
 );
+
+/// The samples under `examples/rules/` are valid rules.
+async fn example_rules_are_valid(t: &TestDb) {
+    let ctx = t.tenant("samples").await;
+    let app = t
+        .engine
+        .create_app(
+            &ctx,
+            AppInput {
+                name: "CRM".into(),
+                description: String::new(),
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    let form = |name: &'static str, fields: Value| {
+        let engine = t.engine.clone();
+        let ctx = ctx.clone();
+        async move {
+            engine
+                .create_form(&ctx, app, json!({"name": name, "fields": fields}))
+                .await
+                .unwrap()
+                .id
+                .to_string()
+        }
+    };
+    let customers = form(
+        "customers",
+        json!([
+            {"key": "name", "label": "Name", "type": "text"},
+            {"key": "email", "label": "Email", "type": "email"},
+            {"key": "birthday", "label": "Birthday", "type": "date", "indexed": true},
+            {"key": "tier", "label": "Tier", "type": "text"},
+            {"key": "total_spent", "label": "Total spent", "type": "number"},
+            {"key": "owner", "label": "Owner", "type": "text"}
+        ]),
+    )
+    .await;
+    let orders = form(
+        "orders",
+        json!([
+            {"key": "customer", "label": "Customer", "type": "text"},
+            {"key": "ordered_at", "label": "Ordered", "type": "date"},
+            {"key": "amount", "label": "Amount", "type": "number"}
+        ]),
+    )
+    .await;
+    form(
+        "coupons",
+        json!([
+            {"key": "customer", "label": "Customer", "type": "text", "required": true},
+            {"key": "code", "label": "Code", "type": "text", "required": true},
+            {"key": "valid_until", "label": "Valid until", "type": "date"}
+        ]),
+    )
+    .await;
+    for (name, text) in [
+        (
+            "birthday-coupon",
+            include_str!("../../examples/rules/birthday-coupon.json"),
+        ),
+        (
+            "churn-alert",
+            include_str!("../../examples/rules/churn-alert.json"),
+        ),
+        (
+            "order-clears-churn",
+            include_str!("../../examples/rules/order-clears-churn.json"),
+        ),
+        (
+            "vip-upgrade",
+            include_str!("../../examples/rules/vip-upgrade.json"),
+        ),
+        (
+            "holiday-greeting",
+            include_str!("../../examples/rules/holiday-greeting.json"),
+        ),
+    ] {
+        let text = text
+            .replace("<customers form id>", &customers)
+            .replace("<orders form id>", &orders);
+        let def: Value = serde_json::from_str(&text).unwrap();
+        let rule = match t.engine.create_rule(&ctx, app, def).await {
+            Ok(r) => r,
+            Err(e) => panic!("examples/rules/{name}.json: {e} {:?}", e.details()),
+        };
+        // Test-run the record rules over a real customer.
+        if rule.form_id.to_string() == customers && rule.trigger["kind"] != "schedule" {
+            let ann = t
+                .engine
+                .create_record(
+                    &ctx,
+                    rule.form_id,
+                    RecordInput {
+                        data: obj(
+                            json!({"name": "Ann", "email": "ann@example.com", "birthday": "1990-04-02",
+                                         "total_spent": 12000, "owner": "owner@samples.test"}),
+                        ),
+                    },
+                    None,
+                )
+                .await
+                .unwrap();
+            let out = t
+                .engine
+                .test_rule(
+                    &ctx,
+                    rule.id,
+                    TestRunInput {
+                        record_id: Some(ann.id),
+                        old: Some(obj(json!({"total_spent": 9000}))),
+                        ..TestRunInput::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert!(out.error.is_none() && !out.effects.is_empty(), "{name}: {out:?}");
+        }
+    }
+}
+both_backends!(example_rules_are_valid, example_rules_are_valid);
