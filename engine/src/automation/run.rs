@@ -726,7 +726,7 @@ async fn count_failure<C: ConnectionTrait>(
         active.updated_at = Set(now);
         let tenant: TenantId = parse_id(&row.tenant_id)?;
         cancel_pending(conn, tenant, &firing_prefix(&row.id)).await?;
-        crate::notify::notify_in(
+        let told = crate::notify::notify_in(
             conn,
             tenant,
             &row.owner_id,
@@ -735,7 +735,17 @@ async fn count_failure<C: ConnectionTrait>(
             json!({"rule_id": row.id}),
             now,
         )
-        .await?;
+        .await;
+        // An owner who left the tenant cannot be told; the rule is still
+        // disabled (the recipient check reads only, so the transaction is intact).
+        match told {
+            Err(e) if e.code() == crate::error::ErrorCode::ValidationFailed => {
+                tracing::warn!(rule = %row.id, error = %e, "the disabled rule's owner could not be notified");
+            }
+            other => {
+                other?;
+            }
+        }
     }
     active.update(conn).await?;
     Ok(())
