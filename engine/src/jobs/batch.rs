@@ -54,6 +54,7 @@ pub async fn complete_many(db: &Db, done: Vec<Finished>) -> Result<Vec<JobId>, J
     }
     let _w = db.write_lock().await;
     let tx = db.conn().begin().await?;
+    db.relax_commit(&tx).await?;
     for chunk in done.chunks(CHUNK) {
         let mut completed: HashSet<String> = HashSet::with_capacity(chunk.len());
         for outcome in [RunOutcome::Succeeded, RunOutcome::Skipped] {

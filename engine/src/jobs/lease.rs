@@ -104,6 +104,7 @@ pub async fn lease(
         }
         Backend::Postgres => {
             let tx = db.conn().begin().await?;
+            db.relax_commit(&tx).await?;
             let rows = claim(&tx, Backend::Postgres, leasable(now), u64::from(batch), mark).await?;
             tx.commit().await?;
             rows

@@ -199,6 +199,23 @@ impl Db {
         Ok(())
     }
 
+    /// Lets PostgreSQL acknowledge this transaction's commit before its WAL
+    /// reaches the disk (`SET LOCAL synchronous_commit TO OFF`); a no-op on
+    /// SQLite. Only for the job queue's own bookkeeping (leases, no-effect
+    /// completions): a crash of the database server, not of ours, can lose
+    /// the last fraction of a second of them, and the queue recovers either
+    /// way (a lost lease expires, a lost completion reruns a job whose
+    /// effects, committed with their completion, did not survive either).
+    ///
+    /// # Errors
+    /// `internal`.
+    pub async fn relax_commit<C: ConnectionTrait>(&self, tx: &C) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            tx.execute_unprepared("SET LOCAL synchronous_commit TO OFF").await?;
+        }
+        Ok(())
+    }
+
     /// Checks that the database answers (for `/readyz`).
     ///
     /// # Errors
