@@ -181,7 +181,9 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         None
     } else {
         let interval = Duration::from_millis(cfg.scheduler_interval_ms.max(10));
-        Some(tokio::spawn(Arc::clone(&scheduler).run_forever(interval, stopped)))
+        Some(tokio::spawn(
+            Arc::clone(&scheduler).run_forever(interval, stopped),
+        ))
     };
     let result = server.run().await.context("server failed");
     let _ = stop.send(true);

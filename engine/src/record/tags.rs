@@ -89,7 +89,9 @@ impl Engine {
                 tenant_id: Set(ctx.tenant.to_string()),
                 created_at: Set(ctx.now),
             };
-            record_tag::Entity::insert(link).exec_without_returning(conn).await?;
+            record_tag::Entity::insert(link)
+                .exec_without_returning(conn)
+                .await?;
         } else {
             record_tag::Entity::delete_many()
                 .filter(record_tag::Column::TenantId.eq(ctx.tenant.to_string()))
@@ -103,8 +105,16 @@ impl Engine {
         } else {
             ("untag", json!({"removed": tag.name}))
         };
-        self.write_history(conn, ctx, form_id, &row.id, row.version, action, json!({ "_tags": change }))
-            .await?;
+        self.write_history(
+            conn,
+            ctx,
+            form_id,
+            &row.id,
+            row.version,
+            action,
+            json!({ "_tags": change }),
+        )
+        .await?;
         Ok(true)
     }
 }

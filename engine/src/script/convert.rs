@@ -28,7 +28,6 @@ pub fn map_of(obj: &serde_json::Map<String, Value>) -> Map {
 
 /// A JSON object as a shared rhai map: cloning it (once per run) copies a
 /// pointer, not the record.
-#[must_use]
 pub fn shared_map(obj: &serde_json::Map<String, Value>) -> Dynamic {
     Dynamic::from_map(map_of(obj)).into_shared()
 }

@@ -211,7 +211,8 @@ impl Db {
     /// `internal`.
     pub async fn relax_commit<C: ConnectionTrait>(&self, tx: &C) -> Result<(), StoreError> {
         if self.backend == Backend::Postgres {
-            tx.execute_unprepared("SET LOCAL synchronous_commit TO OFF").await?;
+            tx.execute_unprepared("SET LOCAL synchronous_commit TO OFF")
+                .await?;
         }
         Ok(())
     }
