@@ -1,7 +1,8 @@
 //! The date-field trigger's daily lookup over a large form:
 //! `cargo bench -p engine --bench date_field` (1,000,000 customers by
 //! default; `FW_BENCH_ROWS` to change; PostgreSQL too when
-//! `FORMWORK_TEST_PG` names a reachable server). Prints, per backend, the
+//! `FORMWORK_TEST_PG` names a reachable server; `FW_BENCH_SKIP_SQLITE` to
+//! skip SQLite). Prints, per backend, the
 //! load time and the lookup time for several days (the target:
 //! under 1 s with the field indexed). Not a criterion bench: the set-up is
 //! the expensive part and runs once.
@@ -129,7 +130,9 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("fw-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let file = dir.join("bench.db");
-    run("sqlite", &format!("sqlite://{}?mode=rwc", file.display()), rows).await;
+    if std::env::var("FW_BENCH_SKIP_SQLITE").is_err() {
+        run("sqlite", &format!("sqlite://{}?mode=rwc", file.display()), rows).await;
+    }
     let _ = std::fs::remove_dir_all(&dir);
     if let Ok(base) = std::env::var("FORMWORK_TEST_PG") {
         let Ok(admin) = Database::connect(&base).await else {
