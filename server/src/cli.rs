@@ -1,5 +1,5 @@
-//! The `formwork` command line: `serve` (the default), `migrate` and
-//! `admin create`. `anyhow` is used here and in `main.rs` only.
+//! The `formwork` command line: `serve` (the default), `migrate`,
+//! `admin create` and `scheduler run`. `anyhow` is used here and in `main.rs` only.
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
