@@ -86,12 +86,19 @@ impl Engine {
             // A poisoned queue: commit this create alone.
             return self.insert_alone(&p.ctx, &p.form, p.data).await;
         }
-        {
-            let _w = self.db().write_lock().await;
-            let group = self.create_queue().take();
+        // The commit runs in its own task: if this request is dropped (its
+        // client went away) while it commits for others, their creates still
+        // commit and they still get their answers.
+        let engine = self.clone();
+        let committer = tokio::spawn(async move {
+            let _w = engine.db().write_lock().await;
+            let group = engine.create_queue().take();
             if !group.is_empty() {
-                self.commit_group(group).await;
+                engine.commit_group(group).await;
             }
+        });
+        if let Err(e) = committer.await {
+            tracing::error!(error = %e, "a group commit task failed");
         }
         answer.await.map_err(|_| group_failed())?
     }

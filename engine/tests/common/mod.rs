@@ -70,6 +70,14 @@ impl TestDb {
         })
     }
 
+    /// Wraps an engine opened by the test itself (nothing to drop later).
+    pub fn from_engine(engine: Engine) -> Self {
+        Self {
+            engine,
+            pg_name: None,
+        }
+    }
+
     pub async fn cleanup(self) {
         if let Some(name) = self.pg_name {
             drop(self.engine);
