@@ -959,3 +959,47 @@ async fn refused_email_is_retried(t: &TestDb) {
     assert_eq!(codes, [Some(250), Some(451)]);
 }
 both_backends!(refused_email_is_retried_t, refused_email_is_retried);
+
+/// A record write reaches a subscribed webhook through the outbox and the
+/// dispatcher, with no rule involved; a second dispatch pass sends nothing.
+async fn record_writes_reach_webhooks_through_the_outbox(t: &TestDb) {
+    let ctx = t.tenant("outbox").await.at(t0());
+    let receiver = Receiver::start(&[200, 200]).await;
+    t.engine
+        .create_webhook(&ctx, hook_input("erp", &receiver.url, &["record.created"]))
+        .await
+        .expect("webhook");
+    let customers = form(t, &ctx, "customers").await;
+    let rec = t
+        .engine
+        .create_record(
+            &ctx,
+            customers,
+            engine::record::RecordInput {
+                data: json!({"name": "Ada"}).as_object().cloned().expect("object"),
+            },
+            None,
+        )
+        .await
+        .expect("record");
+    assert_eq!(t.engine.dispatch_events(t0()).await.expect("dispatch"), 1);
+    assert_eq!(
+        t.engine.dispatch_events(t0()).await.expect("again"),
+        0,
+        "each event is taken once"
+    );
+    assert_eq!(worker(t).run_once(t0()).await.expect("deliver"), 1);
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        seen[0].headers.get("x-formwork-event").map(String::as_str),
+        Some("record.created")
+    );
+    let body: Value = serde_json::from_slice(&seen[0].body).expect("json body");
+    assert_eq!(body["data"]["record_id"], json!(rec.id));
+    assert_eq!(body["data"]["data"]["name"], "Ada");
+}
+both_backends!(
+    record_writes_reach_webhooks_through_the_outbox,
+    record_writes_reach_webhooks_through_the_outbox
+);
