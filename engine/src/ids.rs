@@ -72,4 +72,10 @@ id_type!(
     RunId,
     /// An automation rule (its definition is versioned).
     RuleId,
+    /// One in-app notification of one member.
+    NotificationId,
+    /// An outgoing webhook of a tenant.
+    WebhookId,
+    /// One delivery attempt (webhook call or email).
+    DeliveryId,
 );

@@ -1,7 +1,7 @@
 //! `NotifyError`: every failure of notifications, webhooks and email, each
 //! with a stable code.
 
-use super::ids::{NotificationId, WebhookId};
+use crate::ids::{NotificationId, WebhookId};
 use crate::auth::AuthError;
 use crate::error::{ErrorCode, FieldError, HasCode};
 use crate::jobs::JobError;

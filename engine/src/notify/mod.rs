@@ -26,7 +26,6 @@
 mod delivery;
 mod email_job;
 mod error;
-mod ids;
 mod inbox;
 mod queue;
 mod recipient;
@@ -42,7 +41,7 @@ use serde::{Deserialize, Serialize};
 pub use delivery::{DeliveryPage, DeliveryQuery, DeliveryView};
 pub use email_job::EmailDelivery;
 pub use error::NotifyError;
-pub use ids::{DeliveryId, NotificationId, WebhookId};
+pub use crate::ids::{DeliveryId, NotificationId, WebhookId};
 pub use inbox::{MarkedRead, NotificationPage, NotificationQuery, NotificationView, notify_in};
 pub use queue::{queue_email_in, queue_record_event_in, queue_webhook_in};
 pub use sign::{sign, signature_header};
