@@ -1,9 +1,9 @@
 //! `NotifyError`: every failure of notifications, webhooks and email, each
 //! with a stable code.
 
-use crate::ids::{NotificationId, WebhookId};
 use crate::auth::AuthError;
 use crate::error::{ErrorCode, FieldError, HasCode};
+use crate::ids::{NotificationId, WebhookId};
 use crate::jobs::JobError;
 use crate::store::StoreError;
 

@@ -38,10 +38,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::ids::{DeliveryId, NotificationId, WebhookId};
 pub use delivery::{DeliveryPage, DeliveryQuery, DeliveryView};
 pub use email_job::EmailDelivery;
 pub use error::NotifyError;
-pub use crate::ids::{DeliveryId, NotificationId, WebhookId};
 pub use inbox::{MarkedRead, NotificationPage, NotificationQuery, NotificationView, notify_in};
 pub use queue::{queue_email_in, queue_record_event_in, queue_webhook_in};
 pub use sign::{sign, signature_header};
