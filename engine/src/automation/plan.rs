@@ -118,6 +118,11 @@ impl Engine {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
+        let kind = trigger
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         let from = r.planned_until.unwrap_or(r.created_at);
         let tz_of = |name: &Option<String>, fallback: Tz| {
             name.as_deref().and_then(|n| parse_tz(n).ok()).unwrap_or(fallback)
@@ -144,7 +149,7 @@ impl Engine {
                     let key = format!("rule:{}:at:{}", r.id, t.to_rfc3339());
                     let payload = FiringPayload {
                         rule_id: r.id.clone(),
-                        trigger: "schedule".to_owned(),
+                        trigger: kind.clone(),
                         ..FiringPayload::default()
                     };
                     jobs.push((key, payload, t));
@@ -186,7 +191,7 @@ impl Engine {
                             let key = format!("rule:{}:record:{id}:{day_text}", r.id);
                             let payload = FiringPayload {
                                 rule_id: r.id.clone(),
-                                trigger: "date_field".to_owned(),
+                                trigger: kind.clone(),
                                 record_id: Some(id),
                                 day: Some(day_text.clone()),
                                 ..FiringPayload::default()
@@ -371,7 +376,13 @@ impl Engine {
         for rid in &ids {
             let payload = FiringPayload {
                 rule_id: row.id.clone(),
-                trigger: "manual".to_owned(),
+                trigger: row
+                    .def
+                    .get("trigger")
+                    .and_then(|t| t.get("kind"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
                 record_id: Some(rid.clone()),
                 ..FiringPayload::default()
             };

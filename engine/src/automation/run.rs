@@ -14,7 +14,7 @@ use tokio::runtime::Handle;
 use super::action::ActionInput;
 use super::crud::firing_prefix;
 use super::effects::Staged;
-use super::trigger::parse_tz;
+use super::trigger::{Firing, parse_tz};
 use super::{AutomationError, MAX_CONSECUTIVE_FAILURES};
 use crate::Engine;
 use crate::auth::policy::{Action, require};
@@ -551,10 +551,11 @@ impl Engine {
         // A clock firing runs at its planned instant, so `now()` and
         // `today()` name the day it is for even when it runs late (after
         // downtime, within the misfire window).
-        let now = match firing.trigger.as_str() {
-            "schedule" | "date_field" => jctx.job().run_at,
-            _ => jctx.now(),
-        };
+        let by_clock = self
+            .triggers()
+            .get(&firing.trigger)
+            .is_ok_and(|k| matches!(k.firing(), Firing::Schedule | Firing::DateField));
+        let now = if by_clock { jctx.job().run_at } else { jctx.now() };
         let ctx = self.rule_ctx(row, now, &firing.cause).await?;
         let record = match &firing.record_id {
             Some(id) => match self.firing_record(&ctx, row, id).await? {
