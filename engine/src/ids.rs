@@ -78,4 +78,8 @@ id_type!(
     WebhookId,
     /// One delivery attempt (webhook call or email).
     DeliveryId,
+    /// A department of a tenant's organisation tree.
+    DepartmentId,
+    /// A tenant's custom role.
+    RoleId,
 );

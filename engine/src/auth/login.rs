@@ -109,6 +109,7 @@ impl Engine {
             expires_at: Set(Some(now + Duration::days(SESSION_DAYS))),
             last_used_at: Set(Some(now)),
             revoked_at: Set(None),
+            scope: Set(None),
         }
         .insert(conn)
         .await?;

@@ -5,6 +5,7 @@
 //! live in [`policy`], the one place finer permissions will grow.
 
 pub mod login;
+pub mod org;
 pub mod policy;
 pub mod tenant;
 
@@ -66,6 +67,48 @@ impl HasCode for AuthError {
             _ => Vec::new(),
         }
     }
+}
+
+/// Where a member stands in a tenant. Only active members authenticate,
+/// log in, or count in organisation lookups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStatus {
+    /// May log in and act.
+    Active,
+    /// Created by an invite that has not been accepted yet.
+    Invited,
+    /// Switched off by an owner or admin; sessions and tokens refused.
+    Deactivated,
+}
+
+impl MemberStatus {
+    /// Wire and storage form.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Invited => "invited",
+            Self::Deactivated => "deactivated",
+        }
+    }
+
+    /// Parses the storage form.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "invited" => Some(Self::Invited),
+            "deactivated" => Some(Self::Deactivated),
+            _ => None,
+        }
+    }
+}
+
+/// True for the built-in role names `owner`, `admin` and `member`.
+#[must_use]
+pub fn is_builtin_role(name: &str) -> bool {
+    Role::parse(name).is_some()
 }
 
 /// What a successful login returns.

@@ -4,16 +4,19 @@
 
 pub mod app;
 pub mod delivery;
+pub mod department;
 pub mod form;
 pub mod form_version;
 pub mod idempotency_key;
 pub mod job;
 pub mod job_run;
+pub mod member;
 pub mod membership;
 pub mod notification;
 pub mod record;
 pub mod record_history;
 pub mod record_tag;
+pub mod role;
 pub mod rule;
 pub mod rule_version;
 pub mod serial_counter;

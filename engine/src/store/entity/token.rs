@@ -18,6 +18,8 @@ pub struct Model {
     pub expires_at: Option<DateTimeUtc>,
     pub last_used_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
+    /// `read`, `write` or `admin` for API tokens; null for sessions.
+    pub scope: Option<String>,
 }
 
 /// A token belongs to a user and, through its tenant, to a membership.
@@ -27,6 +29,8 @@ pub enum Relation {
     User,
     /// The user's membership in the token's tenant.
     Membership,
+    /// The same membership, every column (status included).
+    Member,
 }
 
 impl RelationTrait for Relation {
@@ -42,6 +46,10 @@ impl RelationTrait for Relation {
                     super::membership::Column::TenantId,
                     super::membership::Column::UserId,
                 ))
+                .into(),
+            Self::Member => Entity::belongs_to(super::member::Entity)
+                .from((Column::TenantId, Column::UserId))
+                .to((super::member::Column::TenantId, super::member::Column::UserId))
                 .into(),
         }
     }
