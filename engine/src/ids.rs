@@ -83,3 +83,14 @@ id_type!(
     /// A tenant's custom role.
     RoleId,
 );
+
+id_type!(
+    /// An approval flow of a form (its definition is versioned).
+    WorkflowId,
+    /// One record's run through a flow.
+    InstanceId,
+    /// One assignee's task at a flow node.
+    TaskId,
+    /// One step of a flow instance's history.
+    WorkflowEventId,
+);

@@ -16,6 +16,7 @@ pub mod query;
 pub mod record;
 pub mod script;
 pub mod store;
+pub mod workflow;
 
 use std::sync::Arc;
 

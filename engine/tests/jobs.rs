@@ -342,7 +342,7 @@ async fn missed_firings_are_skipped(t: &TestDb) {
     );
     assert_eq!(runs.runs[0].detail["reason"], json!("missed"));
     assert_eq!(
-        jobs::skip_missed(db, t0(), Duration::from_secs(60))
+        jobs::skip_missed(db, t0(), Duration::from_secs(60), &[])
             .await
             .expect("again"),
         0

@@ -24,7 +24,10 @@ fn body_for(operation_id: &str) -> Option<Value> {
             json!({"name": "r", "form_id": "00000000-0000-7000-8000-000000000000",
                                                "trigger": {"kind": "manual"}, "script": "log(1);"})
         }
-        "test_rule" => json!({}),
+        "test_rule" | "task_action" => json!({}),
+        "create_workflow" | "update_workflow" => json!({"name": "f",
+            "nodes": [{"id": "start", "kind": "start"}, {"id": "end", "kind": "end"}],
+            "edges": [{"from": "start", "to": "end"}]}),
         "run_rule" => json!({"record_ids": []}),
         "create_webhook" | "update_webhook" => json!({"name": "hook", "url": "http://127.0.0.1:9/hook",
                                                       "secret": "b-secret-b-secret-b", "events": ["record.created"]}),
@@ -93,6 +96,30 @@ e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
         .await;
     assert_eq!(hook.status, 201, "{}", hook.text);
     let hook = hook.body["id"].as_str().unwrap().to_owned();
+    // An approval flow on a second form, with a record waiting at a step.
+    let flow_form = srv
+        .create_form(
+            &a,
+            &app,
+            json!({"name": "approvals", "fields": [{"key": "title", "label": "Title", "type": "text"}]}),
+        )
+        .await;
+    let flow = srv
+        .post(
+            &format!("/api/v1/forms/{flow_form}/workflows"),
+            &a,
+            json!({"name": "Secret flow", "nodes": [{"id": "start", "kind": "start"},
+                {"id": "ok", "kind": "approve", "assignees": {"initiator": true}}, {"id": "end", "kind": "end"}],
+                "edges": [{"from": "start", "to": "ok"}, {"from": "ok", "to": "end"}]}),
+        )
+        .await;
+    assert_eq!(flow.status, 201, "{}", flow.text);
+    let flow = flow.body["id"].as_str().unwrap().to_owned();
+    let in_flow = srv.create_record(&a, &flow_form, json!({"title": "Secret deal"})).await;
+    assert_eq!(in_flow.status, 201, "{}", in_flow.text);
+    let in_flow = in_flow.body["id"].as_str().unwrap().to_owned();
+    let task = srv.get("/api/v1/tasks", &a).await;
+    let task = task.body["tasks"][0]["id"].as_str().unwrap().to_owned();
     let secrets = [app.as_str(), form.as_str(), id.as_str(), "Secret"];
 
     let b = srv.tenant("other").await;
@@ -107,12 +134,17 @@ e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
         }
         let own_id = if e.path.starts_with("/api/v1/webhooks/") {
             hook.as_str()
+        } else if e.path.ends_with("/workflow") {
+            in_flow.as_str()
         } else {
             id.as_str()
         };
         let path = e
             .path
             .replace("{rule_id}", &rule)
+            .replace("{workflow_id}", &flow)
+            .replace("{task_id}", &task)
+            .replace("{action}", "approve")
             .replace("{batch_id}", &batch)
             .replace("{app_id}", &app)
             .replace("{form_id}", &form)

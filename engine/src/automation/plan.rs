@@ -77,7 +77,10 @@ impl Engine {
     #[must_use]
     pub fn job_kinds(&self) -> JobKinds {
         let mut kinds = JobKinds::default();
-        let mut all: Vec<Arc<dyn crate::jobs::JobKind>> = vec![Arc::new(RuleRunKind::new(self.clone()))];
+        let mut all: Vec<Arc<dyn crate::jobs::JobKind>> = vec![
+            Arc::new(RuleRunKind::new(self.clone())),
+            Arc::new(crate::workflow::timer::TimerKind::new(self.clone())),
+        ];
         all.extend(crate::notify::job_kinds());
         for k in all {
             if let Err(e) = kinds.register(k) {

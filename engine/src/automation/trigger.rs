@@ -32,8 +32,6 @@ pub enum Firing {
     DateField,
     /// Only by `POST /rules/{id}/run`.
     Manual,
-    /// By a workflow instance's event.
-    WorkflowEvent,
 }
 
 /// One trigger kind.
@@ -155,9 +153,19 @@ impl TriggerKind for Manual {
 }
 
 /// The workflow events a rule can follow.
-pub const WORKFLOW_EVENTS: [&str; 4] = ["step_entered", "approved", "rejected", "finished"];
+pub const WORKFLOW_EVENTS: [&str; 5] = ["step_entered", "approved", "rejected", "returned", "finished"];
 
-/// Fires on an approval flow's event for a record of the form.
+/// The `record_history` action of a workflow event. Its changes carry the
+/// event under [`WORKFLOW_CHANGE_KEY`] (a `_` key, so record history never
+/// mistakes it for a field).
+pub const WORKFLOW_ACTION: &str = "workflow";
+
+/// Where a workflow event's details sit in its history row's changes:
+/// `{"event", "node", "instance_id", "status"}`.
+pub const WORKFLOW_CHANGE_KEY: &str = "_workflow";
+
+/// Fires on an approval flow's event for a record of the form, optionally
+/// only at one node (`node`).
 pub struct WorkflowEvent;
 
 impl Kinded for WorkflowEvent {
@@ -168,11 +176,11 @@ impl Kinded for WorkflowEvent {
 
 impl TriggerKind for WorkflowEvent {
     fn firing(&self) -> Firing {
-        Firing::WorkflowEvent
+        Firing::RecordEvent(WORKFLOW_ACTION)
     }
 
     fn check(&self, cfg: &Map<String, Value>, _form: &FormDef, _types: &FieldTypes) -> Vec<FieldError> {
-        let mut errs = unknown_keys(cfg, &["event"]);
+        let mut errs = unknown_keys(cfg, &["event", "node"]);
         if !cfg
             .get("event")
             .and_then(Value::as_str)
@@ -183,7 +191,21 @@ impl TriggerKind for WorkflowEvent {
                 format!("must be one of {}", WORKFLOW_EVENTS.join(", ")),
             ));
         }
+        if cfg.get("node").is_some_and(|n| !n.is_string()) {
+            errs.push(FieldError::new("/trigger/node", "must be a node id"));
+        }
         errs
+    }
+
+    fn fires_on(&self, cfg: &Map<String, Value>, changes: &Value) -> bool {
+        let Some(event) = changes.get(WORKFLOW_CHANGE_KEY) else {
+            return false;
+        };
+        let same = |k: &str| match cfg.get(k) {
+            None => true,
+            Some(want) => event.get(k) == Some(want),
+        };
+        same("event") && same("node")
     }
 }
 

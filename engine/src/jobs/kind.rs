@@ -60,6 +60,13 @@ pub trait JobKind: Kinded + Send + Sync + 'static {
     fn time_budget(&self) -> Option<Duration> {
         None
     }
+
+    /// Whether a job of this kind still runs when it is older than the
+    /// misfire window (a step timeout must act even after a long outage);
+    /// by default such jobs are skipped as missed.
+    fn runs_late(&self) -> bool {
+        false
+    }
 }
 
 /// What a handler reports.

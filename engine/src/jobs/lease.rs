@@ -245,12 +245,18 @@ pub async fn fail(
 /// than `now - window` are marked `skipped` with a run-log row
 /// (`detail.reason = "missed"`) instead of running late, so a server that
 /// was down for days does not fire thousands of stale runs. Retries
-/// (status `failed`) are not affected. Spans tenants like [`lease`]. Returns
-/// how many were skipped.
+/// (status `failed`) are not affected, nor jobs of the kinds in `late`
+/// (those that must run however late). Spans tenants like [`lease`].
+/// Returns how many were skipped.
 ///
 /// # Errors
 /// `validation_failed` (`window` out of range), `internal`.
-pub async fn skip_missed(db: &Db, now: DateTime<Utc>, window: Duration) -> Result<u64, JobError> {
+pub async fn skip_missed(
+    db: &Db,
+    now: DateTime<Utc>,
+    window: Duration,
+    late: &[&str],
+) -> Result<u64, JobError> {
     let cutoff = now - delta(window, "window")?;
     let mut total = 0;
     loop {
@@ -258,7 +264,8 @@ pub async fn skip_missed(db: &Db, now: DateTime<Utc>, window: Duration) -> Resul
         let tx = db.conn().begin().await?;
         let missed = Condition::all()
             .add(job::Column::Status.eq(JobStatus::Pending.as_str()))
-            .add(job::Column::RunAt.lt(cutoff));
+            .add(job::Column::RunAt.lt(cutoff))
+            .add(job::Column::Kind.is_not_in(late.iter().copied()));
         let mark = job::Entity::update_many()
             .col_expr(job::Column::Status, Expr::value(JobStatus::Skipped.as_str()))
             .col_expr(job::Column::UpdatedAt, Expr::value(now))

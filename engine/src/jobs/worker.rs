@@ -87,7 +87,12 @@ impl Worker {
     /// job's result are logged and that job is retried after its lease.
     pub async fn run_once(&self, now: DateTime<Utc>) -> Result<usize, JobError> {
         if let Some(window) = self.cfg.misfire_window {
-            skip_missed(&self.db, now, window).await?;
+            let late: Vec<&str> = self
+                .kinds
+                .kinds()
+                .filter(|k| self.kinds.get(k).is_ok_and(|h| h.runs_late()))
+                .collect();
+            skip_missed(&self.db, now, window, &late).await?;
         }
         let jobs = lease(
             &self.db,

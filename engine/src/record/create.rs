@@ -64,16 +64,21 @@ impl Engine {
         if !errs.is_empty() {
             return Err(RecordError::Invalid(errs));
         }
-        let Some((key, hash)) = idem else {
+        // A flow form starts an instance in the record's own transaction.
+        let flow = self.flow_for_create(ctx, form_id, &data).await?;
+        if idem.is_none() && flow.is_none() {
             let row = self.insert_grouped(ctx, form.clone(), data).await?;
             return super::view(&form.def, &row, Vec::new());
-        };
+        }
         let db = self.db();
         let _w = db.write_lock().await;
         let tx = db.conn().begin().await?;
         let row = self.insert_prepared(&tx, ctx, &form, data).await?;
+        if let Some(flow) = &flow {
+            self.start_flow_in(&tx, ctx, &form, &row, flow).await?;
+        }
         let view = super::view(&form.def, &row, Vec::new())?;
-        {
+        if let Some((key, hash)) = idem {
             let stored = idempotency_key::ActiveModel {
                 tenant_id: Set(ctx.tenant.to_string()),
                 key: Set(key.clone()),
@@ -184,11 +189,20 @@ impl Engine {
                 details: clashes,
             });
         }
+        let mut flows = Vec::with_capacity(prepared.len());
+        for data in &prepared {
+            flows.push(self.flow_for_create(ctx, form_id, data).await?);
+        }
         let db = self.db();
         let _w = db.write_lock().await;
         let tx = db.conn().begin().await?;
         let items = prepared.into_iter().map(|data| (ctx, data)).collect();
         let rows = self.insert_prepared_many(&tx, &form, items).await?;
+        for (row, flow) in rows.iter().zip(flows) {
+            if let Some(flow) = &flow {
+                self.start_flow_in(&tx, ctx, &form, row, flow).await?;
+            }
+        }
         tx.commit().await?;
         db.optimize().await?;
         rows.iter()

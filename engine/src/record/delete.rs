@@ -26,6 +26,7 @@ impl Engine {
         require(ctx, Action::WriteData)?;
         self.load_form(ctx, form_id).await?;
         let row = self.record_row(ctx, form_id, id, false).await?;
+        self.ensure_not_in_flow(ctx, id).await?;
         if let Some(expected) = expected_version
             && expected != row.version
         {

@@ -56,6 +56,13 @@ pub enum RecordError {
     /// Only records in the recycle bin can be purged.
     #[error("record `{0}` is not in the recycle bin; delete it first")]
     NotDeleted(String),
+    /// The record is in a running approval flow: only the flow's steps
+    /// change it until the flow ends.
+    #[error("record `{0}` is in an approval flow; it changes only through the flow's steps until the flow ends")]
+    InFlow(String),
+    /// Starting the form's approval flow failed.
+    #[error(transparent)]
+    Flow(Box<crate::workflow::WorkflowError>),
     /// Metadata failure (form not found, tag not found...).
     #[error(transparent)]
     Meta(#[from] MetaError),
@@ -85,7 +92,8 @@ impl HasCode for RecordError {
             Self::VersionMismatch { .. } => ErrorCode::VersionMismatch,
             Self::TooLarge { .. } | Self::BatchTooLarge { .. } => ErrorCode::PayloadTooLarge,
             Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
-            Self::NotDeleted(_) => ErrorCode::Conflict,
+            Self::NotDeleted(_) | Self::InFlow(_) => ErrorCode::Conflict,
+            Self::Flow(e) => e.code(),
             Self::Meta(e) => e.code(),
             Self::Query(e) => e.code(),
             Self::Auth(e) => e.code(),
@@ -100,6 +108,7 @@ impl HasCode for RecordError {
                 f.clone(),
                 "another record already has this value",
             )],
+            Self::Flow(e) => e.details(),
             Self::Meta(e) => e.details(),
             Self::Query(e) => e.details(),
             Self::Auth(e) => e.details(),

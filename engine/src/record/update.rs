@@ -33,6 +33,7 @@ impl Engine {
         require(ctx, Action::WriteData)?;
         let form = self.load_form(ctx, form_id).await?;
         let row = self.record_row(ctx, form_id, id, false).await?;
+        self.ensure_not_in_flow(ctx, id).await?;
         if let Some(expected) = expected_version
             && expected != row.version
         {

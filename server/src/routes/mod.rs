@@ -19,6 +19,7 @@ pub mod settings;
 pub mod system;
 pub mod tags;
 pub mod webhooks;
+pub mod workflows;
 
 use actix_web::{Route, web};
 use engine::error::ErrorCode;
@@ -157,6 +158,7 @@ pub fn all() -> Vec<&'static Endpoint> {
         notifications::ENDPOINTS,
         webhooks::ENDPOINTS,
         settings::ENDPOINTS,
+        workflows::ENDPOINTS,
     ]
     .into_iter()
     .flatten()
@@ -176,6 +178,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     notifications::configure(cfg);
     webhooks::configure(cfg);
     settings::configure(cfg);
+    workflows::configure(cfg);
 }
 
 /// Registers `endpoints`: one actix resource per distinct path, in first

@@ -202,7 +202,7 @@ pub fn components(m: &mut Map<String, Value>) {
     let time = json!({"type": "string", "format": "date-time"});
     m.insert(
         "RuleInput".to_owned(),
-        json!({"description": "See schemas/rule.schema.json. Triggers: record_created, record_updated {fields}, record_deleted, schedule {cron, timezone}, date_field {field, offset_days, at, repeat}, workflow_event {event}, manual.",
+        json!({"description": "See schemas/rule.schema.json. Triggers: record_created, record_updated {fields}, record_deleted, schedule {cron, timezone}, date_field {field, offset_days, at, repeat}, workflow_event {event: step_entered|approved|rejected|returned|finished, node}, manual.",
                "type": "object", "required": ["name", "form_id", "trigger"]}),
     );
     m.insert(

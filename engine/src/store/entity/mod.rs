@@ -26,3 +26,8 @@ pub mod tenant;
 pub mod token;
 pub mod user;
 pub mod webhook;
+pub mod workflow;
+pub mod workflow_event;
+pub mod workflow_instance;
+pub mod workflow_task;
+pub mod workflow_version;

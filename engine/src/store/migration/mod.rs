@@ -7,6 +7,7 @@ mod m20261123_000001_create_core;
 mod m20261123_000002_create_jobs;
 mod m20261123_000003_create_automation;
 mod m20261123_000004_create_notify;
+mod m20261123_000005_create_workflow;
 mod m20261123_000006_create_members;
 
 /// The ordered list of migrations.
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_create_jobs::Migration),
             Box::new(m20261123_000003_create_automation::Migration),
             Box::new(m20261123_000004_create_notify::Migration),
+            Box::new(m20261123_000005_create_workflow::Migration),
             Box::new(m20261123_000006_create_members::Migration),
         ]
     }
