@@ -76,6 +76,7 @@ pub fn build(
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .app_data(web::PathConfig::default().error_handler(error::path_error))
         .configure(routes::configure)
+        .configure(crate::ui::configure)
         .default_service(web::to(error::no_route))
         .wrap(from_fn(metrics::middleware))
         .wrap(from_fn(request_id::middleware))

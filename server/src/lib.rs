@@ -13,3 +13,4 @@ pub mod openapi;
 pub mod request_id;
 pub mod routes;
 pub mod scheduler;
+pub mod ui;

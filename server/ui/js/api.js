@@ -1,0 +1,59 @@
+// The public API, as the UI calls it: JSON in and out, the session cookie
+// for credentials, and one error type carrying the server's stable code and
+// field details.
+import { t, tOr } from "./i18n.js";
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    const err = (body && body.error) || {};
+    super(err.message || `HTTP ${status}`);
+    this.status = status;
+    this.code = err.code || "internal";
+    this.details = Array.isArray(err.details) ? err.details : [];
+  }
+  /** The message to show: the code in the user's language, the server's words after it. */
+  display() {
+    const head = tOr(`code.${this.code}`, this.code);
+    // Field details are shown at their fields; the summary needs no English sentence.
+    if (this.code === "internal" || this.code === "validation_failed" || !this.message) return head;
+    return `${head}: ${this.message}`;
+  }
+}
+
+let onUnauthorized = () => {};
+export function setUnauthorizedHandler(fn) {
+  onUnauthorized = fn;
+}
+
+/** Calls the API; resolves with { body, etag }, rejects with ApiError. */
+export async function call(method, path, body, headers = {}) {
+  const init = { method, headers: { accept: "application/json", ...headers }, credentials: "same-origin" };
+  if (body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(`/api/v1${path}`, init);
+  } catch {
+    throw new ApiError(0, { error: { code: "network", message: t("err.network") } });
+  }
+  const text = await res.text();
+  let json = null;
+  if (text) {
+    try { json = JSON.parse(text); } catch { json = null; }
+  }
+  if (!res.ok) {
+    const err = new ApiError(res.status, json);
+    if (res.status === 401 && path !== "/auth/login") onUnauthorized();
+    throw err;
+  }
+  return { body: json, etag: res.headers.get("etag") };
+}
+
+export const api = {
+  get: (p) => call("GET", p).then((r) => r.body),
+  post: (p, b) => call("POST", p, b ?? {}).then((r) => r.body),
+  put: (p, b) => call("PUT", p, b).then((r) => r.body),
+  del: (p) => call("DELETE", p).then((r) => r.body),
+};

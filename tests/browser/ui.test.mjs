@@ -1,0 +1,303 @@
+// Browser tests of the web UI against a running `formwork` server:
+//   FW_BASE=http://127.0.0.1:8080 FW_PASSWORD=... node tests/browser/ui.test.mjs
+// (the e2e test `browser` starts a fresh server and runs this file).
+// Data is set up through the public API, then every step goes through the UI.
+import { test, run, assert, assertEq, allowHttpError, BASE, env } from "./lib.mjs";
+
+const CREDS = {
+  tenant: env("FW_TENANT", "demo"),
+  email: env("FW_EMAIL", "admin@demo.local"),
+  password: env("FW_PASSWORD"),
+};
+const stamp = Date.now().toString(36);
+const APP_NAME = `Sales ${stamp}`;
+const ids = {};
+let storageState;
+
+async function apiCall(method, path, token, body) {
+  const res = await fetch(`${BASE}/api/v1${path}`, {
+    method,
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+async function setup() {
+  const { token } = await apiCall("POST", "/auth/login", null, CREDS);
+  const app = await apiCall("POST", "/apps", token, { name: APP_NAME });
+  const form = await apiCall("POST", `/apps/${app.id}/forms`, token, {
+    name: "Customers",
+    fields: [
+      { key: "name", label: "Name", type: "text", required: true, max_length: 50 },
+      { key: "email", label: "Email", type: "email" },
+      { key: "tier", label: "Tier", type: "select", options: [{ value: "VIP", color: "#d4380d" }, { value: "regular" }] },
+      { key: "total_spent", label: "Total spent", type: "number", min: 0 },
+      { key: "joined", label: "Joined", type: "date" },
+      { key: "notes", label: "Notes", type: "textarea" },
+    ],
+  });
+  try { await apiCall("POST", "/tags", token, { name: "VIP", color: "#d4380d" }); } catch { /* exists */ }
+  const rows = [
+    { name: "Ada", email: "ada@example.com", tier: "VIP", total_spent: 1200, joined: "2024-03-01" },
+    { name: "Bob", email: "bob@example.com", tier: "regular", total_spent: 80, joined: "2025-01-15" },
+    { name: "Cy", email: "cy@example.com", tier: "VIP", total_spent: 5300, joined: "2023-07-09" },
+    { name: "Dee", email: "dee@example.com", tier: "regular", total_spent: 640, notes: "prefers phone" },
+  ];
+  for (const data of rows) {
+    const r = await apiCall("POST", `/forms/${form.id}/records`, token, { data });
+    if (data.tier === "VIP") await apiCall("POST", `/forms/${form.id}/records/${r.id}/tags/VIP`, token);
+  }
+  ids.app = app.id;
+  ids.form = form.id;
+}
+
+const tableUrl = () => `${BASE}/apps/${ids.app}/forms/${ids.form}`;
+const names = (page) => page.$$eval("table[data-testid=records] tbody tr td[data-col=name]", (tds) => tds.map((td) => td.textContent.trim()));
+async function waitNames(page, expected, message) {
+  try {
+    await page.waitForFunction((exp) => {
+      const got = [...document.querySelectorAll("table[data-testid=records] tbody tr td[data-col=name]")].map((td) => td.textContent.trim());
+      return JSON.stringify(got) === JSON.stringify(exp);
+    }, expected, { timeout: 5000 });
+  } catch {
+    assertEq(await names(page), expected, message);
+  }
+}
+
+test("login", async ({ page, context }) => {
+  // First load: measure what crosses the wire and how soon the form is usable.
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Network.enable");
+  await cdp.send("Network.setCacheDisabled", { cacheDisabled: true });
+  let bytes = 0;
+  let requests = 0;
+  cdp.on("Network.loadingFinished", (e) => { bytes += e.encodedDataLength; requests += 1; });
+  const t0 = Date.now();
+  await page.goto(`${BASE}/`);
+  await page.waitForURL(/\/login/);
+  await page.waitForSelector("form[data-testid=login-form] input[name=password]");
+  const interactive = Date.now() - t0;
+  await page.waitForLoadState("networkidle");
+  console.log(`  first load: ${requests} requests, ${bytes} bytes transferred, login form usable after ${interactive} ms`);
+  assert(bytes < 300 * 1024, `first load transferred ${bytes} bytes (limit 300 KB)`);
+  assert(interactive < 1000, `login form usable after ${interactive} ms (limit 1 s)`);
+
+  await page.fill("input[name=tenant]", CREDS.tenant);
+  await page.fill("input[name=email]", CREDS.email);
+  allowHttpError(page, 401);
+  await page.fill("input[name=password]", "wrong-password");
+  await page.click("form[data-testid=login-form] button[type=submit]");
+  await page.waitForSelector("[data-testid=login-error]:not([hidden])");
+  assert((await page.textContent("[data-testid=login-error]")).includes("wrong"), "login error says the credentials are wrong");
+  assertEq(await page.inputValue("input[name=email]"), CREDS.email, "e-mail kept after a failed login");
+
+  await page.fill("input[name=password]", CREDS.password);
+  await page.click("form[data-testid=login-form] button[type=submit]");
+  await page.waitForSelector("header.topbar");
+  await page.waitForSelector(`.cards >> text=${APP_NAME}`);
+  assertEq(await page.textContent("[data-testid=tenant]"), "Demo ▾", "tenant switcher names the tenant");
+  storageState = await context.storageState();
+});
+
+test("language", async ({ page }) => {
+  await page.goto(`${BASE}/`);
+  await page.waitForSelector("[data-testid=logout]");
+  assertEq(await page.textContent("[data-testid=logout]"), "Log out", "English by default for an en browser");
+  await page.selectOption("[data-testid=lang]", "zh");
+  await page.waitForSelector("[data-testid=logout]:text('退出登录')");
+  assertEq(await page.textContent("h1"), "应用", "page title in Chinese");
+  await page.reload();
+  await page.waitForSelector("[data-testid=logout]");
+  assertEq(await page.textContent("[data-testid=logout]"), "退出登录", "the language is remembered");
+  assertEq(await page.evaluate(() => localStorage.getItem("fw.lang")), "zh", "stored in localStorage");
+  assertEq(await page.getAttribute("html", "lang"), "zh-CN", "document language");
+  // Both catalogues hold the same keys.
+  const missing = await page.evaluate(async () => {
+    const { messages } = await import("/ui/js/messages.js");
+    const en = Object.keys(messages.en), zh = Object.keys(messages.zh);
+    return [...en.filter((k) => !zh.includes(k)), ...zh.filter((k) => !en.includes(k))];
+  });
+  assertEq(missing, [], "keys missing from one catalogue");
+  // A table page in Chinese, then back to English.
+  await page.goto(tableUrl());
+  await page.waitForSelector("table[data-testid=records]");
+  assertEq((await page.textContent("[data-testid=new-record]")).trim(), "+ 新增数据", "table actions in Chinese");
+  await page.selectOption("[data-testid=lang]", "en");
+  await page.waitForSelector("[data-testid=new-record]:text('New record')");
+}, { get storageState() { return storageState; } });
+
+test("open_table", async ({ page }) => {
+  await page.goto(`${BASE}/`);
+  await page.selectOption("[data-testid=app-switch]", { label: APP_NAME });
+  await page.waitForSelector("nav.sidebar >> text=Customers");
+  await page.click("nav.sidebar >> text=Customers");
+  await page.waitForSelector("table[data-testid=records]");
+  assertEq(new URL(page.url()).pathname, `/apps/${ids.app}/forms/${ids.form}`, "URL of the table");
+  assertEq(await names(page), ["Dee", "Cy", "Bob", "Ada"], "newest first");
+  const chips = await page.$$eval("tbody tr td[data-col=_tags] .chip", (c) => c.map((x) => x.textContent));
+  assertEq(chips, ["VIP", "VIP"], "tag chips in the table");
+  // Column chooser: hide Notes and Email; the choice survives a reload.
+  await page.click("[data-testid=columns]");
+  await page.uncheck("[data-testid=columns-menu] input[data-col=notes]");
+  await page.uncheck("[data-testid=columns-menu] input[data-col=email]");
+  await page.waitForSelector("th[data-col=email]", { state: "detached" });
+  await page.reload();
+  await page.waitForSelector("table[data-testid=records]");
+  const heads = await page.$$eval("thead th", (th) => th.map((x) => x.dataset.col));
+  assertEq(heads, ["name", "tier", "total_spent", "joined", "_tags"], "chosen columns");
+}, { get storageState() { return storageState; } });
+
+test("record_field_error", async ({ page }) => {
+  allowHttpError(page, 422);
+  await page.goto(tableUrl());
+  await page.click("[data-testid=new-record]");
+  await page.waitForSelector("form[data-testid=record-form]");
+  await page.fill("#f-email", "not-an-email");
+  await page.fill("#f-total_spent", "-5");
+  await page.selectOption("#f-tier", "VIP");
+  await page.fill("#f-notes", "typed before the failed save");
+  await page.click("[data-testid=save]");
+  await page.waitForSelector("[data-error-for=total_spent]:not([hidden])");
+  assertEq(await page.textContent("[data-error-for=total_spent]"), "Must be at least 0", "number error at its field");
+  assertEq(await page.textContent("[data-error-for=name]"), "Required", "required error at its field");
+  assertEq(await page.textContent("[data-error-for=email]"), "Must be an e-mail address", "email error at its field");
+  assertEq(await page.getAttribute("#f-total_spent", "aria-invalid"), "true", "invalid input marked");
+  assert(await page.isVisible("[data-testid=form-error]"), "summary shown");
+  // Nothing typed is lost.
+  assertEq(await page.inputValue("#f-total_spent"), "-5", "number kept");
+  assertEq(await page.inputValue("#f-email"), "not-an-email", "email kept");
+  assertEq(await page.inputValue("#f-tier"), "VIP", "select kept");
+  assertEq(await page.inputValue("#f-notes"), "typed before the failed save", "notes kept");
+  // A language switch keeps the input too, and shows errors in Chinese on the next save.
+  await page.selectOption("[data-testid=lang]", "zh");
+  await page.waitForSelector("[data-testid=save]:text('保存')");
+  assertEq(await page.inputValue("#f-total_spent"), "-5", "number kept across a language switch");
+  await page.click("[data-testid=save]");
+  await page.waitForSelector("[data-error-for=total_spent]:not([hidden])");
+  assertEq(await page.textContent("[data-error-for=total_spent]"), "不能小于 0", "error in Chinese");
+  await page.selectOption("[data-testid=lang]", "en");
+  await page.waitForSelector("[data-testid=save]:text('Save')");
+  // Fix and save.
+  await page.fill("#f-name", "Eve");
+  await page.fill("#f-email", "eve@example.com");
+  await page.fill("#f-total_spent", "300");
+  await page.click("[data-testid=save]");
+  await page.waitForURL(tableUrl());
+  await page.waitForSelector("table[data-testid=records] td[data-col=name] >> text=Eve");
+  assertEq((await names(page))[0], "Eve", "new record first");
+}, { get storageState() { return storageState; } });
+
+test("filter_and_sort", async ({ page }) => {
+  await page.goto(tableUrl());
+  await page.waitForSelector("table[data-testid=records]");
+  await page.click("[data-testid=filter-toggle]");
+  await page.click("[data-testid=filter-add]");
+  let row = page.locator("[data-testid=filter-row]").nth(0);
+  await row.locator("select[data-role=field]").selectOption("tier");
+  await row.locator("select[data-role=op]").selectOption("eq");
+  await row.locator("select[data-role=value]").selectOption("VIP");
+  await page.click("[data-testid=filter-add]");
+  row = page.locator("[data-testid=filter-row]").nth(1);
+  await row.locator("select[data-role=field]").selectOption("total_spent");
+  await row.locator("select[data-role=op]").selectOption("gte");
+  await row.locator("input[data-role=value]").fill("1000");
+  const sent = JSON.parse(await page.textContent("[data-testid=filter-json]"));
+  assertEq(sent, { and: [{ field: "tier", op: "eq", value: "VIP" }, { field: "total_spent", op: "gte", value: 1000 }] }, "filter language");
+  await page.click("[data-testid=filter-apply]");
+  await waitNames(page, ["Cy", "Ada"], "VIP and at least 1000");
+  assertEq((await page.textContent("[data-testid=filter-toggle]")).trim(), "Filter (2)", "filter count");
+  // Sort by clicking the header: ascending, then descending.
+  await page.click("th[data-col=total_spent] button.sort");
+  await waitNames(page, ["Ada", "Cy"], "ascending by total");
+  assertEq(await page.getAttribute("th[data-col=total_spent]", "aria-sort"), "ascending", "aria-sort");
+  await page.click("th[data-col=total_spent] button.sort");
+  await waitNames(page, ["Cy", "Ada"], "descending by total");
+  // Text search within the filter.
+  await page.fill("[data-testid=search]", "ada");
+  await waitNames(page, ["Ada"], "search narrows");
+  await page.fill("[data-testid=search]", "");
+  await waitNames(page, ["Cy", "Ada"], "search cleared");
+  // A date relative: joined more than 365 days ago (both VIPs joined before 2025).
+  row = page.locator("[data-testid=filter-row]").nth(1);
+  await row.locator("select[data-role=field]").selectOption("joined");
+  await row.locator("select[data-role=op]").selectOption("days_ago");
+  await row.locator("input[data-role=value]").fill("365");
+  await page.click("[data-testid=filter-apply]");
+  await waitNames(page, ["Cy", "Ada"], "joined over a year ago");
+  // Clear the conditions; filter by tag chip instead, sorted by name.
+  await page.click("[data-testid=filter-panel] >> text=Clear");
+  await page.click("th[data-col=name] button.sort");
+  await waitNames(page, ["Ada", "Bob", "Cy", "Dee", "Eve"], "all, by name");
+  await page.click(".tag-bar button:text('VIP')");
+  await waitNames(page, ["Ada", "Cy"], "tag VIP");
+  // An invalid filter shows the server's error instead of a table.
+  await page.click(".tag-bar button:text('VIP')");
+  await waitNames(page, ["Ada", "Bob", "Cy", "Dee", "Eve"], "tag filter off");
+}, { get storageState() { return storageState; } });
+
+test("edit_and_delete", async ({ page }) => {
+  await page.goto(tableUrl());
+  await page.click("table[data-testid=records] td[data-col=name] >> text=Bob");
+  await page.waitForSelector("form[data-testid=record-form]");
+  assertEq(await page.inputValue("#f-name"), "Bob", "record loaded");
+  await page.fill("#f-total_spent", "95");
+  await page.click("[data-testid=save]");
+  await page.waitForURL(tableUrl());
+  await page.waitForSelector("td[data-col=total_spent] >> text=95");
+  await page.click("table[data-testid=records] td[data-col=name] >> text=Bob");
+  await page.waitForSelector("[data-testid=delete]");
+  await page.click("[data-testid=delete]");
+  await page.click("[data-testid=confirm-delete]");
+  await page.waitForURL(tableUrl());
+  await page.waitForSelector("table[data-testid=records]");
+  await page.waitForFunction(() => ![...document.querySelectorAll("td[data-col=name]")].some((td) => td.textContent === "Bob"));
+}, { get storageState() { return storageState; } });
+
+test("phone_width", async ({ page }) => {
+  await page.goto(`${tableUrl()}/new`);
+  await page.waitForSelector("form[data-testid=record-form]");
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert(overflow <= 0, `record form overflows a phone screen by ${overflow}px`);
+  assert(!(await page.isVisible("nav.sidebar")), "side navigation folded away");
+  await page.click(".nav-toggle");
+  await page.waitForSelector("nav.sidebar >> text=Customers");
+  await page.click(".nav-toggle");
+  await page.fill("#f-name", "Fay");
+  await page.fill("#f-total_spent", "12");
+  await page.click("[data-testid=save]");
+  await page.waitForURL(tableUrl());
+  await page.waitForSelector("td[data-col=name] >> text=Fay");
+}, { viewport: { width: 390, height: 844 }, mobile: true, get storageState() { return storageState; } });
+
+test("designer", async ({ page }) => {
+  await page.goto(`${BASE}/apps/${ids.app}/new-form`);
+  await page.waitForSelector("[data-testid=canvas]");
+  await page.fill("[data-testid=form-name]", "Orders");
+  // Drag two kinds from the palette, click one (keyboard path), reorder with the buttons.
+  await page.dragAndDrop(".palette-item[data-kind=text]", "[data-testid=canvas]");
+  await page.dragAndDrop(".palette-item[data-kind=number]", "[data-testid=canvas]");
+  await page.focus(".palette-item[data-kind=select]");
+  await page.keyboard.press("Enter");
+  const kinds = () => page.$$eval("[data-testid=canvas] li.field-card", (li) => li.map((x) => x.dataset.key.replace(/_\d+$/, "")));
+  assertEq(await kinds(), ["text", "number", "select"], "three fields on the canvas");
+  await page.click("[data-testid=canvas] li[data-index='2'] button[aria-label='Move up']");
+  assertEq(await kinds(), ["text", "select", "number"], "moved up");
+  // Drag the number field to the top.
+  await page.dragAndDrop("[data-testid=canvas] li[data-index='2']", "[data-testid=canvas] li[data-index='0']", { targetPosition: { x: 10, y: 2 } });
+  assertEq(await kinds(), ["number", "text", "select"], "dragged to the top");
+  await page.click("[data-testid=canvas] li[data-index='1'] .handle");
+  await page.fill(".props input[data-prop=label]", "Product");
+  await page.fill(".props input[data-prop=key]", "product");
+  await page.check(".props input[data-prop=required]");
+  await page.click("[data-testid=save-form]");
+  await page.waitForURL(/\/forms\/[\w-]+$/);
+  await page.waitForSelector("[data-testid=table-empty]");
+  assertEq(await page.textContent("h1"), "Orders", "the new form's table");
+  await page.waitForSelector("nav.sidebar >> text=Orders");
+}, { get storageState() { return storageState; } });
+
+await setup();
+await run();
