@@ -94,3 +94,10 @@ id_type!(
     /// One step of a flow instance's history.
     WorkflowEventId,
 );
+
+id_type!(
+    /// A dashboard of an app.
+    DashboardId,
+    /// A saved view of a form.
+    ViewId,
+);

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod automation;
 pub mod config;
 pub mod ctx;
+pub mod dashboard;
 pub mod error;
 pub mod ids;
 pub mod jobs;

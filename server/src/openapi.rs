@@ -340,6 +340,7 @@ fn schemas() -> Value {
     m.insert("TagList".to_owned(), list_of("Tag"));
     crate::routes::rules::components(&mut m);
     crate::routes::workflows::components(&mut m);
+    crate::routes::dashboards::components(&mut m);
     crate::routes::notifications::components(&mut m);
     crate::routes::webhooks::components(&mut m);
     crate::routes::settings::components(&mut m);

@@ -175,7 +175,7 @@ mod tests {
     }
 
     /// Every file under `server/ui/` is embedded, and nothing else.
-    #[test]
+    #[::core::prelude::v1::test]
     fn every_ui_file_is_embedded() {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ui");
         let mut on_disk = Vec::new();

@@ -25,6 +25,8 @@ fn body_for(operation_id: &str) -> Option<Value> {
                                                "trigger": {"kind": "manual"}, "script": "log(1);"})
         }
         "test_rule" | "task_action" => json!({}),
+        "create_dashboard" | "update_dashboard" => json!({"name": "d", "charts": []}),
+        "create_view" | "update_view" => json!({"name": "v"}),
         "create_workflow" | "update_workflow" => json!({"name": "f",
             "nodes": [{"id": "start", "kind": "start"}, {"id": "end", "kind": "end"}],
             "edges": [{"from": "start", "to": "end"}]}),
@@ -120,6 +122,25 @@ e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
     let in_flow = in_flow.body["id"].as_str().unwrap().to_owned();
     let task = srv.get("/api/v1/tasks", &a).await;
     let task = task.body["tasks"][0]["id"].as_str().unwrap().to_owned();
+    let dash = srv
+        .post(
+            &format!("/api/v1/apps/{app}/dashboards"),
+            &a,
+            json!({"name": "Secret dashboard", "charts": [{"id": "n", "kind": "number", "form_id": form,
+                   "measure": {"op": "count"}}]}),
+        )
+        .await;
+    assert_eq!(dash.status, 201, "{}", dash.text);
+    let dash = dash.body["id"].as_str().unwrap().to_owned();
+    let view = srv
+        .post(
+            &format!("/api/v1/forms/{form}/views"),
+            &a,
+            json!({"name": "Secret view", "shared": true}),
+        )
+        .await;
+    assert_eq!(view.status, 201, "{}", view.text);
+    let view = view.body["id"].as_str().unwrap().to_owned();
     let secrets = [app.as_str(), form.as_str(), id.as_str(), "Secret"];
 
     let b = srv.tenant("other").await;
@@ -145,6 +166,8 @@ e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
             .replace("{workflow_id}", &flow)
             .replace("{task_id}", &task)
             .replace("{action}", "approve")
+            .replace("{dashboard_id}", &dash)
+            .replace("{view_id}", &view)
             .replace("{batch_id}", &batch)
             .replace("{app_id}", &app)
             .replace("{form_id}", &form)

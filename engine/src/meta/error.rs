@@ -13,6 +13,9 @@ pub enum MetaError {
     /// No such form in this tenant.
     #[error("form `{0}` does not exist")]
     FormNotFound(String),
+    /// No such saved view for this caller.
+    #[error("view `{0}` does not exist")]
+    ViewNotFound(String),
     /// No such tag in this tenant.
     #[error("tag `{0}` does not exist")]
     TagNotFound(String),
@@ -69,7 +72,9 @@ impl From<sea_orm::DbErr> for MetaError {
 impl HasCode for MetaError {
     fn code(&self) -> ErrorCode {
         match self {
-            Self::AppNotFound(_) | Self::FormNotFound(_) | Self::TagNotFound(_) => ErrorCode::NotFound,
+            Self::AppNotFound(_) | Self::FormNotFound(_) | Self::TagNotFound(_) | Self::ViewNotFound(_) => {
+                ErrorCode::NotFound
+            }
             Self::TagExists(_) => ErrorCode::Conflict,
             Self::Invalid(_) => ErrorCode::ValidationFailed,
             Self::IncompatibleChange { .. } | Self::ConversionFailed { .. } => ErrorCode::IncompatibleChange,

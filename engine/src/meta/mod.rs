@@ -11,6 +11,7 @@ pub mod field_type;
 pub mod form;
 pub mod model;
 pub mod tag;
+pub mod view;
 
 pub use error::MetaError;
 

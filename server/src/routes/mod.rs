@@ -11,6 +11,7 @@
 pub mod aggregate;
 pub mod apps;
 pub mod auth;
+pub mod dashboards;
 pub mod forms;
 pub mod notifications;
 pub mod records;
@@ -159,6 +160,7 @@ pub fn all() -> Vec<&'static Endpoint> {
         webhooks::ENDPOINTS,
         settings::ENDPOINTS,
         workflows::ENDPOINTS,
+        dashboards::ENDPOINTS,
     ]
     .into_iter()
     .flatten()
@@ -179,6 +181,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     webhooks::configure(cfg);
     settings::configure(cfg);
     workflows::configure(cfg);
+    dashboards::configure(cfg);
 }
 
 /// Registers `endpoints`: one actix resource per distinct path, in first

@@ -3,6 +3,7 @@
 //! predicate compare equal on SQLite too.
 
 pub mod app;
+pub mod dashboard;
 pub mod delivery;
 pub mod department;
 pub mod form;
@@ -25,6 +26,7 @@ pub mod tag;
 pub mod tenant;
 pub mod token;
 pub mod user;
+pub mod view;
 pub mod webhook;
 pub mod workflow;
 pub mod workflow_event;

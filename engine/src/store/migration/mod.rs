@@ -9,6 +9,7 @@ mod m20261123_000003_create_automation;
 mod m20261123_000004_create_notify;
 mod m20261123_000005_create_workflow;
 mod m20261123_000006_create_members;
+mod m20261123_000008_create_views_dashboards;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_create_notify::Migration),
             Box::new(m20261123_000005_create_workflow::Migration),
             Box::new(m20261123_000006_create_members::Migration),
+            Box::new(m20261123_000008_create_views_dashboards::Migration),
         ]
     }
 }

@@ -1,0 +1,270 @@
+//! Answering a dashboard: one aggregate query per chart (three for NPS, two
+//! for a ratio), series in category order, funnel conversions.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{Chart, DashboardError, parsed};
+use crate::Engine;
+use crate::auth::policy::{Action, require};
+use crate::ctx::Ctx;
+use crate::error::HasCode;
+use crate::ids::{DashboardId, FormId};
+use crate::query::model::AggregateRequest;
+
+/// One point of a series.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Point {
+    /// The category or bucket (`null` for records without a value; absent
+    /// for an ungrouped chart).
+    pub key: Value,
+    /// The measure.
+    pub value: Value,
+    /// Ratios: the two counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub numerator: Option<Value>,
+    /// Ratios: the two counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denominator: Option<Value>,
+    /// Funnels: this stage over the previous one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversion: Option<f64>,
+    /// Funnels: this stage over the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overall: Option<f64>,
+}
+
+/// One chart's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChartData {
+    /// Chart id.
+    pub id: String,
+    /// Kind.
+    pub kind: String,
+    /// Title.
+    pub title: Option<String>,
+    /// Points in category order.
+    pub series: Vec<Point>,
+    /// The single value of an ungrouped chart.
+    pub value: Option<Value>,
+    /// Why this chart has no data (a field removed since, say), in the API's
+    /// error shape; the other charts still answer.
+    pub error: Option<Value>,
+}
+
+/// A dashboard's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DashboardData {
+    /// Dashboard id.
+    pub id: DashboardId,
+    /// Name.
+    pub name: String,
+    /// Every chart, in order.
+    pub charts: Vec<ChartData>,
+}
+
+fn and(a: Option<&Value>, b: Option<Value>) -> Option<Value> {
+    match (a, b) {
+        (None, None) => None,
+        (Some(a), None) => Some(a.clone()),
+        (None, Some(b)) => Some(b),
+        (Some(a), Some(b)) => Some(json!({"and": [a, b]})),
+    }
+}
+
+fn ratio(n: f64, d: f64) -> Option<f64> {
+    (d > 0.0).then(|| (n / d * 10_000.0).round() / 10_000.0)
+}
+
+impl Engine {
+    /// Every chart's series.
+    ///
+    /// # Errors
+    /// `not_found`.
+    pub async fn dashboard_data(&self, ctx: &Ctx, id: DashboardId) -> Result<DashboardData, DashboardError> {
+        require(ctx, Action::ReadData)?;
+        let row = self.dashboard_row(ctx, id).await?;
+        let def = parsed(&row)?;
+        let mut charts = Vec::with_capacity(def.charts.len());
+        for c in &def.charts {
+            let (series, error) = match self.chart_series(ctx, c).await {
+                Ok(s) => (s, None),
+                Err(e) => (
+                    Vec::new(),
+                    Some(json!({"code": e.code().as_str(), "message": e.to_string(), "details": e.details()})),
+                ),
+            };
+            let value = if c.group_by.is_none() {
+                series.first().map(|p| p.value.clone())
+            } else {
+                None
+            };
+            charts.push(ChartData {
+                id: c.id.clone(),
+                kind: c.kind.clone(),
+                title: c.title.clone(),
+                series,
+                value,
+                error,
+            });
+        }
+        Ok(DashboardData {
+            id,
+            name: def.name,
+            charts,
+        })
+    }
+
+    /// Counts (or another metric) per group for `filter`.
+    async fn grouped(
+        &self,
+        ctx: &Ctx,
+        form: FormId,
+        c: &Chart,
+        filter: Option<Value>,
+        metric: Value,
+    ) -> Result<BTreeMap<String, (Value, Value)>, DashboardError> {
+        let mut body = json!({ "metrics": [metric] });
+        if let Some(f) = filter {
+            body["filter"] = f;
+        }
+        if let Some(g) = &c.group_by {
+            body["group_by"] = json!([g]);
+        }
+        let req = AggregateRequest::from_json(&body)?;
+        let result = self.aggregate_records(ctx, form, req).await?;
+        let field = c.group_by.as_ref().map(|g| g.field.clone());
+        Ok(result
+            .groups
+            .into_iter()
+            .map(|g| {
+                let key = field
+                    .as_ref()
+                    .and_then(|f| g.key.get(f).cloned())
+                    .unwrap_or(Value::Null);
+                let value = g.values.get("value").cloned().unwrap_or(Value::Null);
+                (key.to_string(), (key, value))
+            })
+            .collect())
+    }
+
+    async fn chart_series(&self, ctx: &Ctx, c: &Chart) -> Result<Vec<Point>, DashboardError> {
+        let form: FormId = c
+            .form_id
+            .parse()
+            .map_err(|_| DashboardError::NotFound(c.form_id.clone()))?;
+        let m = &c.measure;
+        let count = json!({"op": "count", "as": "value"});
+        let mut points: Vec<Point> = match m.op.as_str() {
+            "ratio" => {
+                let num = self
+                    .grouped(ctx, form, c, and(c.filter.as_ref(), m.numerator.clone()), count.clone())
+                    .await?;
+                let den = self
+                    .grouped(ctx, form, c, and(c.filter.as_ref(), m.denominator.clone()), count)
+                    .await?;
+                den.into_iter()
+                    .map(|(k, (key, d))| {
+                        let n = num.get(&k).map_or(json!(0), |(_, v)| v.clone());
+                        let value = ratio(n.as_f64().unwrap_or(0.0), d.as_f64().unwrap_or(0.0));
+                        Point {
+                            key,
+                            value: json!(value),
+                            numerator: Some(n),
+                            denominator: Some(d),
+                            conversion: None,
+                            overall: None,
+                        }
+                    })
+                    .collect()
+            }
+            "nps" => {
+                let field = m.field.clone().unwrap_or_default();
+                let cond = |op: &str, v: Value| Some(json!({"field": field, "op": op, "value": v}));
+                let all = self
+                    .grouped(ctx, form, c, and(c.filter.as_ref(), Some(json!({"field": field, "op": "not_empty"}))), count.clone())
+                    .await?;
+                let pro = self
+                    .grouped(ctx, form, c, and(c.filter.as_ref(), cond("gte", json!(9))), count.clone())
+                    .await?;
+                let det = self
+                    .grouped(ctx, form, c, and(c.filter.as_ref(), cond("lte", json!(6))), count)
+                    .await?;
+                all.into_iter()
+                    .map(|(k, (key, total))| {
+                        let t = total.as_f64().unwrap_or(0.0);
+                        let p = pro.get(&k).and_then(|(_, v)| v.as_f64()).unwrap_or(0.0);
+                        let d = det.get(&k).and_then(|(_, v)| v.as_f64()).unwrap_or(0.0);
+                        let nps = (t > 0.0).then(|| ((p - d) / t * 1000.0).round() / 10.0);
+                        Point {
+                            key,
+                            value: json!(nps),
+                            numerator: None,
+                            denominator: Some(total),
+                            conversion: None,
+                            overall: None,
+                        }
+                    })
+                    .collect()
+            }
+            op => {
+                let mut metric = json!({"op": op, "as": "value"});
+                if let Some(f) = &m.field {
+                    metric["field"] = json!(f);
+                }
+                self.grouped(ctx, form, c, c.filter.clone(), metric)
+                    .await?
+                    .into_values()
+                    .map(|(key, value)| Point {
+                        key,
+                        value,
+                        numerator: None,
+                        denominator: None,
+                        conversion: None,
+                        overall: None,
+                    })
+                    .collect()
+            }
+        };
+        if !c.order.is_empty() {
+            let rank = |k: &Value| c.order.iter().position(|o| o == k).unwrap_or(usize::MAX);
+            points.sort_by_key(|p| rank(&p.key));
+            // Funnel stages with no records still show, at zero.
+            for stage in &c.order {
+                if !points.iter().any(|p| &p.key == stage) {
+                    let at = points
+                        .iter()
+                        .position(|p| rank(&p.key) > rank(stage))
+                        .unwrap_or(points.len());
+                    points.insert(
+                        at,
+                        Point {
+                            key: stage.clone(),
+                            value: json!(0),
+                            numerator: None,
+                            denominator: None,
+                            conversion: None,
+                            overall: None,
+                        },
+                    );
+                }
+            }
+        }
+        if c.kind == "funnel" {
+            let first = points.first().and_then(|p| p.value.as_f64()).unwrap_or(0.0);
+            let mut prev: Option<f64> = None;
+            for p in &mut points {
+                let v = p.value.as_f64().unwrap_or(0.0);
+                p.conversion = prev.and_then(|pv| ratio(v, pv));
+                p.overall = ratio(v, first);
+                prev = Some(v);
+            }
+        }
+        if let Some(limit) = c.limit {
+            points.truncate(limit);
+        }
+        Ok(points)
+    }
+}

@@ -1,0 +1,308 @@
+//! Dashboards and saved views on real SQLite and real PostgreSQL: chart
+//! series from the aggregate query (counts, sums, monthly buckets), the
+//! computed measures (ratio, NPS, funnel conversion with empty stages),
+//! definitions refused naming the chart, a chart that breaks later
+//! answering an error while the others answer, and personal versus shared
+//! views.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod common;
+
+use chrono::{DateTime, TimeZone, Utc};
+use common::TestDb;
+use engine::ctx::{Ctx, Role};
+use engine::error::{ErrorCode, HasCode};
+use engine::ids::{AppId, FormId, UserId};
+use engine::meta::app::AppInput;
+use engine::record::RecordInput;
+use engine::store::entity::{membership, user};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+use serde_json::{Map, Value, json};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).single().unwrap()
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap()
+}
+
+async fn member(t: &TestDb, owner: &Ctx) -> Ctx {
+    let id = UserId::new();
+    let conn = t.engine.db().conn();
+    user::ActiveModel {
+        id: Set(id.to_string()),
+        email: Set(format!("{id}@x.test")),
+        display_name: Set("m".to_owned()),
+        password_hash: Set("x".to_owned()),
+        created_at: Set(t0()),
+        deactivated_at: Set(None),
+    }
+    .insert(conn)
+    .await
+    .unwrap();
+    membership::ActiveModel {
+        tenant_id: Set(owner.tenant.to_string()),
+        user_id: Set(id.to_string()),
+        role: Set("member".to_owned()),
+        created_at: Set(t0()),
+    }
+    .insert(conn)
+    .await
+    .unwrap();
+    Ctx::new(owner.tenant, id, Role::Member).at(t0())
+}
+
+struct Kit {
+    owner: Ctx,
+    app: AppId,
+    deals: FormId,
+    surveys: FormId,
+}
+
+async fn kit(t: &TestDb, slug: &str) -> Kit {
+    let owner = t.tenant(slug).await.at(t0());
+    let app = t
+        .engine
+        .create_app(&owner, AppInput { name: "CRM".into(), description: String::new() })
+        .await
+        .unwrap()
+        .id;
+    let deals = t
+        .engine
+        .create_form(
+            &owner,
+            app,
+            json!({"name": "deals", "fields": [
+                {"key": "stage", "label": "Stage", "type": "text"},
+                {"key": "amount", "label": "Amount", "type": "number"},
+                {"key": "orders", "label": "Orders", "type": "number"},
+                {"key": "closed", "label": "Closed", "type": "date"}
+            ]}),
+        )
+        .await
+        .unwrap()
+        .id;
+    let surveys = t
+        .engine
+        .create_form(
+            &owner,
+            app,
+            json!({"name": "surveys", "fields": [{"key": "nps", "label": "NPS", "type": "number"}]}),
+        )
+        .await
+        .unwrap()
+        .id;
+    let rows = [
+        ("初步接洽", 100, 0, "2026-01-10"),
+        ("初步接洽", 200, 1, "2026-01-20"),
+        ("初步接洽", 300, 2, "2026-02-05"),
+        ("初步接洽", 400, 3, "2026-02-15"),
+        ("需求确认", 500, 1, "2026-02-25"),
+        ("需求确认", 600, 2, "2026-03-05"),
+        ("赢单", 700, 5, "2026-03-15"),
+    ];
+    for (stage, amount, orders, closed) in rows {
+        t.engine
+            .create_record(
+                &owner,
+                deals,
+                RecordInput {
+                    data: obj(json!({"stage": stage, "amount": amount, "orders": orders, "closed": closed})),
+                },
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    for score in [10, 9, 9, 8, 7, 3, 10, 0, 9, 6] {
+        t.engine
+            .create_record(&owner, surveys, RecordInput { data: obj(json!({"nps": score})) }, None)
+            .await
+            .unwrap();
+    }
+    Kit { owner, app, deals, surveys }
+}
+
+fn chart<'a>(data: &'a Value, id: &str) -> &'a Value {
+    data["charts"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()
+}
+
+async fn charts_answer(t: &TestDb) {
+    let k = kit(t, "charts").await;
+    let def = json!({"name": "Sales", "charts": [
+        {"id": "total", "kind": "number", "form_id": k.deals, "measure": {"op": "sum", "field": "amount"}},
+        {"id": "funnel", "kind": "funnel", "form_id": k.deals, "measure": {"op": "count"},
+         "group_by": {"field": "stage"}, "order": ["初步接洽", "需求确认", "方案报价", "赢单"]},
+        {"id": "monthly", "kind": "line", "form_id": k.deals, "measure": {"op": "sum", "field": "amount"},
+         "group_by": {"field": "closed", "bucket": "month"}},
+        {"id": "repurchase", "kind": "number", "form_id": k.deals, "measure": {"op": "ratio",
+         "numerator": {"field": "orders", "op": "gte", "value": 2},
+         "denominator": {"field": "orders", "op": "gte", "value": 1}}},
+        {"id": "nps", "kind": "number", "form_id": k.surveys, "measure": {"op": "nps", "field": "nps"}},
+        {"id": "big", "kind": "bar", "form_id": k.deals, "filter": {"field": "amount", "op": "gt", "value": 350},
+         "measure": {"op": "count"}, "group_by": {"field": "stage"}}
+    ]});
+    let d = t.engine.create_dashboard(&k.owner, k.app, def).await.unwrap();
+    let data = serde_json::to_value(t.engine.dashboard_data(&k.owner, d.id).await.unwrap()).unwrap();
+    assert_eq!(chart(&data, "total")["value"].as_f64(), Some(2800.0), "{data}");
+    let funnel = &chart(&data, "funnel")["series"];
+    let stages: Vec<(&str, i64)> = funnel
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["key"].as_str().unwrap(), p["value"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(stages, [("初步接洽", 4), ("需求确认", 2), ("方案报价", 0), ("赢单", 1)]);
+    assert_eq!(funnel[1]["conversion"], json!(0.5));
+    assert_eq!(funnel[3]["overall"], json!(0.25));
+    assert!(funnel[0].get("conversion").is_none());
+    let monthly: Vec<(&str, f64)> = chart(&data, "monthly")["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["key"].as_str().unwrap(), p["value"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(monthly, [("2026-01", 300.0), ("2026-02", 1200.0), ("2026-03", 1300.0)]);
+    // 4 of the 6 deals with an order have at least two.
+    let rep = chart(&data, "repurchase");
+    assert_eq!(rep["value"], json!(0.6667));
+    assert_eq!(rep["series"][0]["numerator"], json!(4));
+    assert_eq!(rep["series"][0]["denominator"], json!(6));
+    // 5 promoters (9-10), 3 detractors (0-6) of 10 answers: NPS 20.
+    assert_eq!(chart(&data, "nps")["value"].as_f64(), Some(20.0));
+    let big: Vec<i64> = chart(&data, "big")["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_i64().unwrap())
+        .collect();
+    assert_eq!(big.iter().sum::<i64>(), 4);
+    assert!(data["charts"].as_array().unwrap().iter().all(|c| c["error"].is_null()));
+
+    // A field removed later breaks only its chart.
+    t.engine
+        .update_form(
+            &k.owner,
+            k.surveys,
+            json!({"name": "surveys", "fields": [{"key": "comment", "label": "Comment", "type": "text"}]}),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let data = serde_json::to_value(t.engine.dashboard_data(&k.owner, d.id).await.unwrap()).unwrap();
+    assert!(!chart(&data, "nps")["error"].is_null(), "{data}");
+    assert_eq!(chart(&data, "total")["value"].as_f64(), Some(2800.0));
+}
+both_backends!(charts_answer, charts_answer);
+
+async fn definitions_are_checked(t: &TestDb) {
+    let k = kit(t, "dashdefs").await;
+    let cases = [
+        (json!({"name": "x", "charts": [{"id": "a", "kind": "pie", "form_id": k.deals, "measure": {"op": "sum"}}]}),
+         "charts/0/measure/field"),
+        (json!({"name": "x", "charts": [{"id": "a", "kind": "pie", "form_id": k.deals, "measure": {"op": "count"},
+                 "group_by": {"field": "nope"}}]}), "charts/0/group_by/field"),
+        (json!({"name": "x", "charts": [{"id": "a", "kind": "pie", "form_id": "00000000-0000-7000-8000-000000000000",
+                 "measure": {"op": "count"}}]}), "charts/0/form_id"),
+        (json!({"name": "x", "charts": [{"id": "a", "kind": "pie", "form_id": k.deals, "measure": {"op": "ratio"}}]}),
+         "charts/0/measure/numerator"),
+        (json!({"name": "x", "charts": [{"id": "a", "kind": "pie", "form_id": k.deals, "measure": {"op": "count"}},
+                 {"id": "a", "kind": "bar", "form_id": k.deals, "measure": {"op": "count"}}]}), "charts/1/id"),
+        (json!({"name": "x", "charts": [{"id": "a", "kind": "radar", "form_id": k.deals, "measure": {"op": "count"}}]}),
+         "/charts/0/kind"),
+    ];
+    for (def, field) in cases {
+        let err = t.engine.create_dashboard(&k.owner, k.app, def).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::ValidationFailed, "{field}: {err}");
+        let fields: Vec<String> = err.details().into_iter().map(|d| d.field).collect();
+        assert!(fields.iter().any(|f| f == field), "{field} not in {fields:?}");
+    }
+    let m = member(t, &k.owner).await;
+    let ok = json!({"name": "x", "charts": []});
+    assert_eq!(
+        t.engine.create_dashboard(&m, k.app, ok.clone()).await.unwrap_err().code(),
+        ErrorCode::Forbidden
+    );
+    let d = t.engine.create_dashboard(&k.owner, k.app, ok).await.unwrap();
+    let d2 = t
+        .engine
+        .update_dashboard(&k.owner, d.id, json!({"name": "y", "charts": []}))
+        .await
+        .unwrap();
+    assert_eq!((d2.version, d2.name.as_str()), (2, "y"));
+    assert_eq!(t.engine.list_dashboards(&m, k.app).await.unwrap().len(), 1);
+    t.engine.delete_dashboard(&k.owner, d.id).await.unwrap();
+    assert_eq!(
+        t.engine.get_dashboard(&k.owner, d.id).await.unwrap_err().code(),
+        ErrorCode::NotFound
+    );
+}
+both_backends!(definitions_are_checked, definitions_are_checked);
+
+async fn saved_views(t: &TestDb) {
+    let k = kit(t, "views").await;
+    let m = member(t, &k.owner).await;
+    let other = member(t, &k.owner).await;
+    let mine = t
+        .engine
+        .create_view(
+            &m,
+            k.deals,
+            json!({"name": "Big deals", "filter": {"field": "amount", "op": "gte", "value": 500},
+                   "sort": [{"field": "amount", "dir": "desc"}], "columns": ["stage", "amount"]}),
+        )
+        .await
+        .unwrap();
+    assert!(!mine.shared);
+    // The saved query runs as the view says.
+    let req = engine::query::model::QueryRequest::from_json(&mine.query).unwrap();
+    let page = t.engine.query_records(&m, k.deals, req, false).await.unwrap();
+    let amounts: Vec<f64> = page.records.iter().map(|r| r.data["amount"].as_f64().unwrap()).collect();
+    assert_eq!(amounts, [700.0, 600.0, 500.0]);
+    // Personal: another member neither lists nor reads it.
+    assert!(t.engine.list_views(&other, k.deals).await.unwrap().is_empty());
+    assert_eq!(t.engine.get_view(&other, mine.id).await.unwrap_err().code(), ErrorCode::NotFound);
+    // Members cannot share; admins can, and everyone sees shared views.
+    let err = t
+        .engine
+        .create_view(&m, k.deals, json!({"name": "All", "shared": true}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ValidationFailed);
+    let shared = t
+        .engine
+        .create_view(&k.owner, k.deals, json!({"name": "Won", "shared": true,
+                      "filter": {"field": "stage", "op": "eq", "value": "赢单"}}))
+        .await
+        .unwrap();
+    assert_eq!(t.engine.list_views(&other, k.deals).await.unwrap().len(), 1);
+    assert_eq!(t.engine.list_views(&m, k.deals).await.unwrap().len(), 2);
+    assert_eq!(
+        t.engine.delete_view(&other, shared.id).await.unwrap_err().code(),
+        ErrorCode::Forbidden
+    );
+    // A view naming an unknown field, or a bad filter, is refused.
+    let err = t
+        .engine
+        .create_view(&m, k.deals, json!({"name": "x", "columns": ["nope"]}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ValidationFailed);
+    let err = t
+        .engine
+        .create_view(&m, k.deals, json!({"name": "x", "filter": {"field": "nope", "op": "eq", "value": 1}}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ValidationFailed, "{err}");
+    let renamed = t
+        .engine
+        .update_view(&m, mine.id, json!({"name": "Bigger", "filter": {"field": "amount", "op": "gte", "value": 600}}))
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, "Bigger");
+    t.engine.delete_view(&m, mine.id).await.unwrap();
+    assert_eq!(t.engine.list_views(&m, k.deals).await.unwrap().len(), 1);
+}
+both_backends!(saved_views, saved_views);
