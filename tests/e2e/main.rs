@@ -9,8 +9,6 @@
 
 mod automation;
 mod bad_input;
-mod exchange;
-mod browser;
 mod harness;
 mod isolation;
 mod lifecycle;
