@@ -9,6 +9,7 @@
 
 mod automation;
 mod bad_input;
+mod browser;
 mod harness;
 mod isolation;
 mod lifecycle;
