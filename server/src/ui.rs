@@ -153,8 +153,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 mod tests {
     use std::path::{Path, PathBuf};
 
+    use actix_web::App;
     use actix_web::http::StatusCode;
-    use actix_web::{App, test};
+    use actix_web::test as web_test;
 
     use super::{ASSETS, configure};
 
@@ -175,7 +176,7 @@ mod tests {
     }
 
     /// Every file under `server/ui/` is embedded, and nothing else.
-    #[::core::prelude::v1::test]
+    #[test]
     fn every_ui_file_is_embedded() {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ui");
         let mut on_disk = Vec::new();
@@ -188,8 +189,12 @@ mod tests {
 
     #[actix_web::test]
     async fn assets_have_types_and_validators() {
-        let app = test::init_service(App::new().configure(configure)).await;
-        let res = test::call_service(&app, test::TestRequest::get().uri("/ui/js/app.js").to_request()).await;
+        let app = web_test::init_service(App::new().configure(configure)).await;
+        let res = web_test::call_service(
+            &app,
+            web_test::TestRequest::get().uri("/ui/js/app.js").to_request(),
+        )
+        .await;
         assert_eq!(res.status(), StatusCode::OK);
         let ct = res
             .headers()
@@ -200,19 +205,21 @@ mod tests {
             .to_owned();
         assert!(ct.starts_with("text/javascript"), "{ct}");
         let etag = res.headers().get("etag").unwrap().to_str().unwrap().to_owned();
-        let req = test::TestRequest::get()
+        let req = web_test::TestRequest::get()
             .uri("/ui/js/app.js")
             .insert_header(("if-none-match", etag.as_str()))
             .to_request();
-        let res = test::call_service(&app, req).await;
+        let res = web_test::call_service(&app, req).await;
         assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
         for route in ["/", "/login", "/apps/x/forms/y"] {
-            let res = test::call_service(&app, test::TestRequest::get().uri(route).to_request()).await;
+            let res =
+                web_test::call_service(&app, web_test::TestRequest::get().uri(route).to_request()).await;
             assert_eq!(res.status(), StatusCode::OK, "{route}");
             let ct = res.headers().get("content-type").unwrap().to_str().unwrap();
             assert!(ct.starts_with("text/html"), "{route}: {ct}");
         }
-        let res = test::call_service(&app, test::TestRequest::get().uri("/ui/nope.js").to_request()).await;
+        let res =
+            web_test::call_service(&app, web_test::TestRequest::get().uri("/ui/nope.js").to_request()).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
     }
 }
