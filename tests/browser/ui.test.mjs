@@ -50,8 +50,16 @@ async function setup() {
     const r = await apiCall("POST", `/forms/${form.id}/records`, token, { data });
     if (data.tier === "VIP") await apiCall("POST", `/forms/${form.id}/records/${r.id}/tags/VIP`, token);
   }
+  const leads = await apiCall("POST", `/apps/${app.id}/forms`, token, {
+    name: "Leads",
+    fields: [{ key: "title", label: "Title", type: "text", required: true }, { key: "n", label: "N", type: "number" }],
+  });
+  await apiCall("POST", `/forms/${leads.id}/records/batch`, token, {
+    records: Array.from({ length: 45 }, (_, i) => ({ data: { title: `Lead ${String(i + 1).padStart(2, "0")}`, n: i + 1 } })),
+  });
   ids.app = app.id;
   ids.form = form.id;
+  ids.leads = leads.id;
 }
 
 const tableUrl = () => `${BASE}/apps/${ids.app}/forms/${ids.form}`;
@@ -238,6 +246,30 @@ test("filter_and_sort", async ({ page }) => {
   // An invalid filter shows the server's error instead of a table.
   await page.click(".tag-bar button:text('VIP')");
   await waitNames(page, ["Ada", "Bob", "Cy", "Dee", "Eve"], "tag filter off");
+}, { get storageState() { return storageState; } });
+
+test("pagination", async ({ page }) => {
+  await page.goto(`${BASE}/apps/${ids.app}/forms/${ids.leads}`);
+  await page.waitForSelector("table[data-testid=records]");
+  await page.selectOption(".page-size select", "20");
+  await page.click("th[data-col=n] button.sort");
+  const ns = () => page.$$eval("tbody td[data-col=n]", (td) => td.map((x) => Number(x.textContent)));
+  const range = (a, b) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
+  await page.waitForFunction(() => document.querySelectorAll("tbody tr").length === 20 && document.querySelector("tbody td[data-col=n]")?.textContent === "1");
+  assertEq(await ns(), range(1, 20), "page 1");
+  await page.click("[data-testid=next]");
+  await page.waitForSelector("text=Page 2");
+  await page.waitForFunction(() => document.querySelector("tbody td[data-col=n]")?.textContent === "21");
+  assertEq(await ns(), range(21, 40), "page 2");
+  await page.click("[data-testid=next]");
+  await page.waitForFunction(() => document.querySelector("tbody td[data-col=n]")?.textContent === "41");
+  assertEq(await ns(), range(41, 45), "page 3");
+  assert(await page.isDisabled("[data-testid=next]"), "no page after the last");
+  await page.click("[data-testid=prev]");
+  await page.waitForFunction(() => document.querySelector("tbody td[data-col=n]")?.textContent === "21");
+  assertEq(await ns(), range(21, 40), "back to page 2");
+  await page.click("[data-testid=count]");
+  await page.waitForSelector("[data-testid=table-status]:text('45 records in all')");
 }, { get storageState() { return storageState; } });
 
 test("edit_and_delete", async ({ page }) => {
