@@ -333,5 +333,28 @@ test("designer", async ({ page }) => {
   await page.waitForSelector("nav.sidebar >> text=Orders");
 }, { get storageState() { return storageState; } });
 
+test("designer_versions", async ({ page }) => {
+  // Remove a field that records hold data in: the designer says how many, and keeps the data.
+  await page.goto(`${tableUrl()}/design`);
+  await page.waitForSelector("[data-testid=canvas] li[data-key=notes]");
+  await page.click("[data-testid=canvas] li[data-key=notes] button[aria-label=Remove]");
+  await page.waitForSelector("[data-testid=remove-warning]");
+  assert((await page.textContent("[data-testid=remove-warning]")).startsWith("2 records hold data"), "count of records with notes");
+  await page.click("[data-testid=confirm-remove]");
+  await page.waitForSelector("[data-testid=canvas] li[data-key=notes]", { state: "detached" });
+  await page.click("[data-testid=save-form]");
+  await page.waitForURL(tableUrl());
+  await page.waitForSelector("table[data-testid=records]");
+  assert(!(await page.$("th[data-col=notes]")), "notes column gone with the field");
+  // The version list loads version 1 back; saving makes it version 3, and the data is there.
+  await page.goto(`${tableUrl()}/design`);
+  await page.click("[data-testid=versions] summary");
+  await page.click("[data-testid=versions] button[data-version='1']");
+  await page.waitForSelector("[data-testid=canvas] li[data-key=notes]");
+  await page.click("[data-testid=save-form]");
+  await page.waitForSelector("text=Saved as version 3");
+  await page.waitForSelector("td[data-col=notes] >> text=prefers phone");
+}, { get storageState() { return storageState; } });
+
 await setup();
 await run();

@@ -3,7 +3,7 @@
 // buttons as the keyboard path, and a property panel for the selected
 // field. Saving creates the form, or a new version of it.
 import { api, call } from "../api.js";
-import { h, toast } from "../dom.js";
+import { h, dialog, toast } from "../dom.js";
 import { t, detailMessage } from "../i18n.js";
 import { FIELD_KINDS } from "../fields.js";
 import { formsOf, navigate } from "../app.js";
@@ -15,8 +15,13 @@ const WITH_LENGTH = new Set(["text", "textarea"]);
 export async function designerView(ctx) {
   const { app: appId, form: formId } = ctx.params;
   let form = null;
-  if (formId) form = await api.get(`/forms/${formId}`);
+  let versions = [];
+  if (formId) {
+    [form, versions] = await Promise.all([api.get(`/forms/${formId}`), api.get(`/forms/${formId}/versions`)]);
+  }
+  // A key is fixed once any version saved it: records may hold data under it.
   const savedKeys = new Set(form ? form.fields.map((f) => f.key) : []);
+  for (const v of versions) for (const f of v.definition?.fields ?? []) savedKeys.add(f.key);
   const model = {
     name: form?.name ?? "",
     fields: form ? structuredClone(form.fields) : [],
@@ -97,15 +102,57 @@ export async function designerView(ctx) {
       h("button.icon", {
         type: "button", "aria-label": t("designer.remove"),
         on: {
-          click: (e) => {
+          click: async (e) => {
             e.stopPropagation();
-            if (savedKeys.has(f.key)) toast(t("designer.removed_kept"));
-            model.fields.splice(i, 1);
+            if (form && savedKeys.has(f.key) && !(await confirmRemove(f))) return;
+            const at = model.fields.indexOf(f);
+            if (at < 0) return;
+            model.fields.splice(at, 1);
             model.selected = Math.min(model.selected, model.fields.length - 1);
             redraw();
           },
         },
       }, "×")));
+  }
+
+  /** Asks before removing a saved field, saying how many records hold data in it. */
+  async function confirmRemove(f) {
+    let held = null;
+    try {
+      const r = await api.post(`/forms/${form.id}/records/query`, { filter: { field: f.key, op: "not_empty" }, limit: 1, total: true });
+      held = r.total;
+    } catch { held = null; }
+    return dialog(t("designer.remove_title", { label: f.label }),
+      h("p", { "data-testid": "remove-warning" }, held === null ? t("designer.remove_kept") : t("designer.remove_count", { n: held })),
+      (close) => [
+        h("button", { type: "button", on: { click: () => close(false) } }, t("common.cancel")),
+        h("button.danger", { type: "button", "data-testid": "confirm-remove", on: { click: () => close(true) } }, t("designer.remove")),
+      ]);
+  }
+
+  function versionList() {
+    if (!versions.length) return null;
+    return h("details.versions", { "data-testid": "versions" },
+      h("summary", t("designer.versions", { n: versions.length })),
+      h("ol", versions.map((v) => h("li",
+        h("span", t("designer.version", { n: v.version }), " · ", new Date(v.created_at).toLocaleString(), " "),
+        v.version === form.version
+          ? h("span.muted", t("designer.current"))
+          : h("button.link", {
+            type: "button", "data-version": v.version,
+            on: {
+              click: () => {
+                const def = v.definition || {};
+                model.name = def.name ?? model.name;
+                nameInput.value = model.name;
+                model.fields = structuredClone(def.fields || []);
+                model.selected = 0;
+                fieldErrors = new Map();
+                redraw();
+                toast(t("designer.version_loaded", { n: v.version }));
+              },
+            },
+          }, t("designer.load_version"))))));
   }
 
   function prop(label, input) {
@@ -220,6 +267,7 @@ export async function designerView(ctx) {
       h("div.head-actions", form ? h("span.muted", t("designer.version", { n: form.version })) : null, save)),
     errorBox,
     h("div.designer-name", nameInput),
+    versionList(),
     h("div.designer",
       h("div.palette-box", h("h2", t("designer.palette")), palette),
       h("div.canvas-box", canvas),
