@@ -944,7 +944,10 @@ async fn auto_approve_on_timeout(t: &TestDb) {
         ],
         "edges": [{"from": "start", "to": "mgr"}, {"from": "mgr", "to": "fin"}, {"from": "fin", "to": "end"}]
     });
-    t.engine.create_workflow(&k.owner, k.contracts, flow).await.unwrap();
+    t.engine
+        .create_workflow(&k.owner, k.contracts, flow)
+        .await
+        .unwrap();
     let id = k.submit(t, 1).await;
     // One of the two approves in time; the other does not.
     let m = todo(t, &k.manager).await;
@@ -963,7 +966,35 @@ async fn auto_approve_on_timeout(t: &TestDb) {
     assert!(todo(t, &k.boss).await.is_empty());
     let inst = k.instance(t, id).await;
     assert_eq!(inst.current[0].node, "fin");
-    assert_eq!(inst.history.iter().filter(|h| h.action == "auto_approved").count(), 1);
+    assert_eq!(
+        inst.history
+            .iter()
+            .filter(|h| h.action == "auto_approved")
+            .count(),
+        1
+    );
     assert_eq!(todo(t, &k.fin1).await.len(), 1, "the next step was entered once");
 }
 both_backends!(auto_approve_on_timeout, auto_approve_on_timeout);
+
+/// A batch of records in a flow form starts one instance each, in the
+/// batch's transaction.
+async fn batch_creates_start_flows(t: &TestDb) {
+    let k = kit(t, "batch").await;
+    k.flow(t).await;
+    let inputs = (0..3)
+        .map(|i| RecordInput {
+            data: obj(json!({"title": format!("Deal {i}"), "amount": 10 + i})),
+        })
+        .collect();
+    let rows = t
+        .engine
+        .batch_create_records(&k.sales, k.contracts, inputs)
+        .await
+        .unwrap();
+    for r in &rows {
+        assert_eq!(k.instance(t, r.id).await.current[0].node, "mgr");
+    }
+    assert_eq!(todo(t, &k.manager).await.len(), 3);
+}
+both_backends!(batch_creates_start_flows, batch_creates_start_flows);

@@ -189,9 +189,24 @@ impl Engine {
                 details: clashes,
             });
         }
+        // The flow and its people are looked up once for the batch, and
+        // again per item only where assignees come from the record's values.
         let mut flows = Vec::with_capacity(prepared.len());
+        let mut shared = None;
         for data in &prepared {
-            flows.push(self.flow_for_create(ctx, form_id, data).await?);
+            let flow = match &shared {
+                Some(Some(f)) if !crate::workflow::run::depends_on_record(f) => {
+                    Some(Some(crate::workflow::run::FlowStart::clone(f)))
+                }
+                Some(None) => Some(None),
+                _ => None,
+            };
+            let flow = match flow {
+                Some(f) => f,
+                None => self.flow_for_create(ctx, form_id, data).await?,
+            };
+            shared.get_or_insert_with(|| flow.clone());
+            flows.push(flow);
         }
         let db = self.db();
         let _w = db.write_lock().await;

@@ -920,10 +920,20 @@ fn clean_comment(c: Option<&str>) -> Result<Option<String>, WorkflowError> {
 }
 
 /// A flow a record being created will start, with its lookups done.
+#[derive(Clone)]
 pub(crate) struct FlowStart {
     row: workflow::Model,
     def: FlowDef,
     people: People,
+}
+
+/// Whether a flow's people depend on the record's values (member-field
+/// assignees), so they must be looked up per record.
+pub(crate) fn depends_on_record(flow: &FlowStart) -> bool {
+    flow.def
+        .nodes
+        .iter()
+        .any(|n| n.assignees.as_ref().is_some_and(|a| a.field.is_some()))
 }
 
 impl From<WorkflowError> for RecordError {
