@@ -14,6 +14,7 @@ mod harness;
 mod isolation;
 mod lifecycle;
 mod walkthrough;
+mod workflow;
 
 /// `e2e!(name, |srv| async move { ... })` defines `name_sqlite` and
 /// `name_postgres`, each with its own server and database.
