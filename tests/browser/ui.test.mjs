@@ -156,7 +156,7 @@ test("open_table", async ({ page }) => {
   await page.waitForSelector("th[data-col=email]", { state: "detached" });
   await page.reload();
   await page.waitForSelector("table[data-testid=records]");
-  const heads = await page.$$eval("thead th", (th) => th.map((x) => x.dataset.col));
+  const heads = await page.$$eval("thead th[data-col]", (th) => th.map((x) => x.dataset.col));
   assertEq(heads, ["name", "tier", "total_spent", "joined", "_tags"], "chosen columns");
 }, { get storageState() { return storageState; } });
 
@@ -288,6 +288,38 @@ test("edit_and_delete", async ({ page }) => {
   await page.waitForURL(tableUrl());
   await page.waitForSelector("table[data-testid=records]");
   await page.waitForFunction(() => ![...document.querySelectorAll("td[data-col=name]")].some((td) => td.textContent === "Bob"));
+  // The recycle bin holds Bob; restoring brings him back, with his history.
+  await page.click("[data-testid=bin-toggle]");
+  await page.waitForSelector("td[data-col=name] >> text=Bob");
+  await page.click("[data-testid=restore]");
+  await page.waitForSelector("[data-testid=table-empty]");
+  await page.click("[data-testid=bin-toggle]");
+  await page.click("table[data-testid=records] td[data-col=name] >> text=Bob");
+  await page.click(".history-box summary");
+  await page.waitForSelector("[data-testid=history] >> text=Total spent: 80 → 95");
+  await page.fill(".tags-box input", "callback");
+  await page.click(".tags-box button[type=submit]");
+  await page.waitForSelector("[data-testid=record-tags] >> text=callback");
+}, { get storageState() { return storageState; } });
+
+test("batch_tag_and_delete", async ({ page }) => {
+  await page.goto(tableUrl());
+  await page.waitForSelector("table[data-testid=records]");
+  for (const name of ["Bob", "Cy"]) {
+    await page.locator("tbody tr", { has: page.locator("td[data-col=name]", { hasText: new RegExp(`^${name}$`) }) }).locator("td.sel input").check();
+  }
+  await page.waitForSelector("[data-testid=batch-bar] >> text=2 selected");
+  await page.fill("[data-testid=batch-tag-name]", "follow-up");
+  await page.click("[data-testid=batch-tag]");
+  await page.waitForSelector(".tag-bar button:text('follow-up')");
+  await page.click(".tag-bar button:text('follow-up')");
+  await waitNames(page, ["Cy", "Bob"], "tagged records");
+  await page.check("[data-testid=select-page]");
+  await page.click("[data-testid=batch-delete]");
+  await page.click("[data-testid=confirm-delete]");
+  await page.waitForSelector("[data-testid=table-empty]");
+  await page.click(".tag-bar button:text('follow-up')");
+  await waitNames(page, ["Eve", "Dee", "Ada"], "the rest remain");
 }, { get storageState() { return storageState; } });
 
 test("phone_width", async ({ page }) => {

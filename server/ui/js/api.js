@@ -57,3 +57,9 @@ export const api = {
   put: (p, b) => call("PUT", p, b).then((r) => r.body),
   del: (p) => call("DELETE", p).then((r) => r.body),
 };
+
+/** Creates the tenant's tag `name` unless it exists (a record can only carry an existing tag). */
+export async function ensureTag(name) {
+  const tags = await api.get("/tags");
+  if (!tags.some((x) => x.name === name)) await api.post("/tags", { name });
+}

@@ -2,7 +2,7 @@
 // the server's field-level errors shown at their fields, and nothing typed
 // lost when a save fails (the inputs are kept, and a draft survives a
 // re-render such as a language switch). Create, edit, delete, tags.
-import { api, call } from "../api.js";
+import { api, call, ensureTag } from "../api.js";
 import { h, dialog, toast } from "../dom.js";
 import { t, detailMessage } from "../i18n.js";
 import { fieldInput, COMPUTED } from "../fields.js";
@@ -165,6 +165,7 @@ export async function recordView(ctx) {
     draft ? h("p.note", t("record.draft_restored")) : null,
     form_,
     record ? tagEditor(formId, record) : null,
+    record ? historyBox(form, record) : null,
     record ? h("p.muted.meta", t("record.meta", { version: record.version, updated: new Date(record.updated_at).toLocaleString() })) : null);
   page.dataset.title = form.name;
   return page;
@@ -193,6 +194,7 @@ function tagEditor(formId, record) {
     const name = input.value.trim();
     if (!name) return;
     try {
+      await ensureTag(name);
       await api.post(`/forms/${formId}/records/${record.id}/tags/${encodeURIComponent(name)}`);
       tags.add(name);
       input.value = "";
@@ -202,4 +204,27 @@ function tagEditor(formId, record) {
   redraw();
   return h("section.tags-box", h("h2", t("record.tags")), list,
     h("form.inline", { on: { submit: add } }, input, h("button", { type: "submit" }, t("common.add"))));
+}
+
+/** Every change of the record, loaded when opened. */
+function historyBox(form, record) {
+  const list = h("ol.history", { "data-testid": "history" });
+  const label = (key) => form.fields.find((f) => f.key === key)?.label ?? key;
+  const show = (v) => (v === null || v === undefined ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v));
+  let loaded = false;
+  const box = h("details.history-box", {
+    on: {
+      toggle: async () => {
+        if (!box.open || loaded) return;
+        loaded = true;
+        try {
+          const entries = await api.get(`/forms/${form.id}/records/${record.id}/history`);
+          list.replaceChildren(...entries.map((e) => h("li",
+            h("div", h("strong", t("record.version_n", { n: e.version })), " · ", t(`action.${e.action}`) , " · ", new Date(e.at).toLocaleString()),
+            h("ul", Object.entries(e.changes || {}).map(([k, c]) => h("li", `${label(k)}: ${show(c.from)} → ${show(c.to)}`))))));
+        } catch (err) { list.replaceChildren(h("li.field-error", err.display())); }
+      },
+    },
+  }, h("summary", t("record.history")), list);
+  return box;
 }

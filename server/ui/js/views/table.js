@@ -1,8 +1,8 @@
 // A form's records as a table: column chooser, click-to-sort headers, the
 // filter builder, text search, tag chips and cursor pagination, all through
 // POST /forms/{id}/records/query. Exact totals only on request.
-import { api } from "../api.js";
-import { h, debounce, toast } from "../dom.js";
+import { api, ensureTag } from "../api.js";
+import { h, debounce, dialog, toast } from "../dom.js";
 import { t } from "../i18n.js";
 import { display, sortable } from "../fields.js";
 import { filterBuilder, buildFilter, filterFields } from "../filter.js";
@@ -32,6 +32,7 @@ function stateOf(form) {
       limit: 50,
       cursors: [null], // cursor of each page seen; the last is the current page
       showFilter: false,
+      bin: false, // showing the recycle bin
     };
     states.set(form.id, s);
   }
@@ -73,7 +74,15 @@ export async function tableView(ctx) {
     status.textContent = t("common.loading");
     tableWrap.setAttribute("aria-busy", "true");
     try {
-      const page = await api.post(`/forms/${formId}/records/query`, body);
+      let page;
+      if (st.bin) {
+        const qs = new URLSearchParams({ deleted: "true", limit: String(st.limit) });
+        if (st.q) qs.set("q", st.q);
+        if (body.cursor) qs.set("cursor", body.cursor);
+        page = await api.get(`/forms/${formId}/records?${qs}`);
+      } else {
+        page = await api.post(`/forms/${formId}/records/query`, body);
+      }
       if (mine !== seq) return;
       errorBox.hidden = true;
       drawTable(page.records);
@@ -94,13 +103,23 @@ export async function tableView(ctx) {
     load();
   }
 
+  const selected = new Set();
   function drawTable(records) {
+    // The selection keeps the records still on the page (a reload of the same page keeps it).
+    const present = new Set(records.map((r) => r.id));
+    for (const id of [...selected]) if (!present.has(id)) selected.delete(id);
+    drawBatch();
     const cols = columnDefs().filter((c) => st.columns.includes(c.key));
-    const head = h("tr", cols.map((c) => {
+    const boxes = [];
+    const selectAll = h("input", {
+      type: "checkbox", "aria-label": t("table.select_page"), "data-testid": "select-page",
+      on: { change: (e) => { for (const b of boxes) { b.checked = e.target.checked; toggle(b.value, b.checked); } } },
+    });
+    const head = h("tr", st.bin ? null : h("th.sel", selectAll), cols.map((c) => {
       const canSort = c.key !== "_tags" && sortable(c.field?.type);
       const dir = st.sort && st.sort.field === c.key ? st.sort.dir : null;
       return h("th", { scope: "col", "aria-sort": dir ? (dir === "asc" ? "ascending" : "descending") : undefined, "data-col": c.key },
-        canSort
+        canSort && !st.bin
           ? h("button.sort", {
             type: "button",
             title: t("table.sort_hint"),
@@ -114,22 +133,86 @@ export async function tableView(ctx) {
             },
           }, c.label, h("span.sort-mark", { "aria-hidden": "true" }, dir === "asc" ? " ▲" : dir === "desc" ? " ▼" : ""))
           : c.label);
-    }));
-    const body = records.map((r) => h("tr", { "data-id": r.id, on: { click: (e) => { if (!e.target.closest("a,button")) e.currentTarget.querySelector("a")?.click(); } } },
+    }), st.bin ? h("th") : null);
+    const body = records.map((r) => h("tr", { "data-id": r.id, on: { click: (e) => { if (!st.bin && !e.target.closest("a,button,input,.sel")) e.currentTarget.querySelector("a")?.click(); } } },
+      st.bin ? null : h("td.sel", (() => {
+        const b = h("input", { type: "checkbox", value: r.id, checked: selected.has(r.id), "aria-label": t("table.select_row"), on: { change: (e) => toggle(r.id, e.target.checked) } });
+        boxes.push(b);
+        return b;
+      })()),
       cols.map((c, i) => {
         let content;
         if (c.key === "_tags") content = h("span.chips", (r.tags || []).map((tag) => h("span.chip.tag", tag)));
         else if (c.key === "_updated_at") content = new Date(r.updated_at).toLocaleString();
         else content = display(c.field, r.data[c.key], r.expanded);
         const num = ["number", "money"].includes(c.field?.type);
-        return h("td", { "data-col": c.key, class: num ? "num" : undefined }, i === 0
+        return h("td", { "data-col": c.key, class: num ? "num" : undefined }, i === 0 && !st.bin
           ? h("a", { href: `/apps/${appId}/forms/${formId}/records/${r.id}` }, content === "" ? t("table.open") : content)
           : content);
-      })));
+      }),
+      st.bin ? h("td", h("button", { type: "button", "data-testid": "restore", on: { click: () => restore(r.id) } }, t("table.restore"))) : null));
     tableWrap.replaceChildren(
       records.length === 0 && st.cursors.length === 1
         ? h("p.empty", { "data-testid": "table-empty" }, t("table.empty"))
         : h("table.grid", { "data-testid": "records" }, h("thead", head), h("tbody", body)));
+  }
+
+  function toggle(id, on) {
+    if (on) selected.add(id); else selected.delete(id);
+    drawBatch();
+  }
+
+  const batchBar = h("div.batch-bar", { hidden: true, "data-testid": "batch-bar" });
+  function drawBatch() {
+    batchBar.hidden = selected.size === 0;
+    if (!selected.size) return;
+    const tagInput = h("input", { type: "text", maxlength: 50, placeholder: t("table.tag_name"), "aria-label": t("table.tag_name"), "data-testid": "batch-tag-name" });
+    batchBar.replaceChildren(
+      h("strong", t("table.selected", { n: selected.size })),
+      h("form.inline", { on: { submit: (e) => { e.preventDefault(); batchTag(tagInput.value.trim()); } } },
+        tagInput, h("button", { type: "submit", "data-testid": "batch-tag" }, t("table.tag_selected"))),
+      h("button.danger", { type: "button", "data-testid": "batch-delete", on: { click: batchDelete } }, t("table.delete_selected")));
+  }
+
+  /** Runs `fn` over the selection, a few at a time; reports failures. */
+  async function eachSelected(fn) {
+    const ids = [...selected];
+    let failed = 0;
+    for (let i = 0; i < ids.length; i += 4) {
+      const results = await Promise.allSettled(ids.slice(i, i + 4).map(fn));
+      failed += results.filter((r) => r.status === "rejected").length;
+    }
+    if (failed) toast(t("table.batch_failed", { n: failed }), "error");
+    return ids.length - failed;
+  }
+
+  async function batchTag(name) {
+    if (!name) return;
+    try { await ensureTag(name); } catch (e) { toast(e.display(), "error"); return; }
+    const n = await eachSelected((id) => api.post(`/forms/${formId}/records/${id}/tags/${encodeURIComponent(name)}`));
+    toast(t("table.tagged", { n, name }));
+    try { allTags = await api.get("/tags"); } catch { /* keep the old list */ }
+    drawTagBar();
+    load();
+  }
+
+  async function batchDelete() {
+    const ok = await dialog(t("table.delete_selected"), h("p", t("table.delete_confirm", { n: selected.size })), (close) => [
+      h("button", { type: "button", on: { click: () => close(false) } }, t("common.cancel")),
+      h("button.danger", { type: "button", "data-testid": "confirm-delete", on: { click: () => close(true) } }, t("common.delete")),
+    ]);
+    if (!ok) return;
+    const n = await eachSelected((id) => api.del(`/forms/${formId}/records/${id}`));
+    toast(t("table.deleted", { n }));
+    load();
+  }
+
+  async function restore(id) {
+    try {
+      await api.post(`/forms/${formId}/records/${id}/restore`);
+      toast(t("table.restored"));
+      load();
+    } catch (e) { toast(e.display(), "error"); }
   }
 
   function drawPager(page) {
@@ -195,7 +278,11 @@ export async function tableView(ctx) {
     on: { click: (e) => { e.stopPropagation(); colMenu.hidden = !colMenu.hidden; } },
   }, t("table.columns"), " ▾");
 
-  const tagBar = allTags.length
+  const tagSlot = h("div");
+  function drawTagBar() {
+    tagSlot.replaceChildren(st.bin ? "" : tagBar());
+  }
+  const tagBar = () => allTags.length
     ? h("div.tag-bar", { role: "group", "aria-label": t("table.tag_filter") },
       h("span.muted", t("table.tags"), ":"),
       allTags.map((tag) => h("button.chip.tag-toggle", {
@@ -210,18 +297,38 @@ export async function tableView(ctx) {
           },
         },
       }, tag.name)))
-    : null;
+    : "";
+
+  const binBtn = h("button", {
+    type: "button", "aria-pressed": String(st.bin), "data-testid": "bin-toggle",
+    on: {
+      click: () => {
+        st.bin = !st.bin;
+        st.showFilter = false;
+        binBtn.setAttribute("aria-pressed", String(st.bin));
+        binBtn.textContent = st.bin ? t("table.leave_bin") : t("table.bin");
+        filterBtn.hidden = st.bin;
+        colBtn.parentElement.hidden = st.bin;
+        drawFilter();
+        drawTagBar();
+        restart();
+      },
+    },
+  }, st.bin ? t("table.leave_bin") : t("table.bin"));
+  filterBtn.hidden = st.bin;
 
   drawFilter();
+  drawTagBar();
   const page = h("section.page.table-page",
     h("div.page-head",
       h("h1", form.name),
       h("div.head-actions",
         h("a.button", { href: `/apps/${appId}/forms/${formId}/design` }, t("app.design")),
         h("a.button.primary", { href: `/apps/${appId}/forms/${formId}/new`, "data-testid": "new-record" }, "+ ", t("table.new_record")))),
-    h("div.toolbar", search, filterBtn, h("div.dropdown", colBtn, colMenu)),
-    tagBar,
+    h("div.toolbar", search, filterBtn, h("div.dropdown", { hidden: st.bin }, colBtn, colMenu), h("span.spacer"), binBtn),
+    tagSlot,
     filterSlot,
+    batchBar,
     errorBox,
     tableWrap,
     h("div.table-foot", status, pager));
