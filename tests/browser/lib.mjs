@@ -107,6 +107,11 @@ export async function run() {
   }
 }
 
+/** An extra screenshot of an intermediate state, beside the final one. */
+export async function snap(page, name) {
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
 /** Logs in through the login page. */
 export async function login(page, { tenant, email, password }) {
   await page.goto(`${BASE}/login`);

@@ -2,7 +2,7 @@
 //   FW_BASE=http://127.0.0.1:8080 FW_PASSWORD=... node tests/browser/ui.test.mjs
 // (the e2e test `browser` starts a fresh server and runs this file).
 // Data is set up through the public API, then every step goes through the UI.
-import { test, run, assert, assertEq, allowHttpError, BASE, env } from "./lib.mjs";
+import { test, run, assert, assertEq, allowHttpError, snap, BASE, env } from "./lib.mjs";
 
 const CREDS = {
   tenant: env("FW_TENANT", "demo"),
@@ -175,7 +175,8 @@ test("record_field_error", async ({ page }) => {
   assertEq(await page.textContent("[data-error-for=name]"), "Required", "required error at its field");
   assertEq(await page.textContent("[data-error-for=email]"), "Must be an e-mail address", "email error at its field");
   assertEq(await page.getAttribute("#f-total_spent", "aria-invalid"), "true", "invalid input marked");
-  assert(await page.isVisible("[data-testid=form-error]"), "summary shown");
+  assertEq((await page.textContent("[data-testid=form-error]")).trim(), "Some fields are not valid", "summary shown");
+  await snap(page, "record_field_error-errors");
   // Nothing typed is lost.
   assertEq(await page.inputValue("#f-total_spent"), "-5", "number kept");
   assertEq(await page.inputValue("#f-email"), "not-an-email", "email kept");
@@ -188,6 +189,7 @@ test("record_field_error", async ({ page }) => {
   await page.click("[data-testid=save]");
   await page.waitForSelector("[data-error-for=total_spent]:not([hidden])");
   assertEq(await page.textContent("[data-error-for=total_spent]"), "不能小于 0", "error in Chinese");
+  await snap(page, "record_field_error-zh-errors");
   await page.selectOption("[data-testid=lang]", "en");
   await page.waitForSelector("[data-testid=save]:text('Save')");
   // Fix and save.

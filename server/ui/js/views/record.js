@@ -90,7 +90,7 @@ export async function recordView(ctx) {
       inp.el.closest(".form-row")?.classList.add("invalid");
       first = first ?? inp.el;
     }
-    banner.replaceChildren(h("strong", e.display()), loose.length ? h("ul", loose.map((l) => h("li", l))) : null);
+    banner.replaceChildren(h("strong", e.display()), ...(loose.length ? [h("ul", loose.map((l) => h("li", l)))] : []));
     banner.hidden = false;
     const target = first?.matches("input,select,textarea") ? first : first?.querySelector("input,select,textarea,button");
     (target ?? banner).focus();
