@@ -897,3 +897,73 @@ async fn example_rules_are_valid(t: &TestDb) {
     }
 }
 both_backends!(example_rules_are_valid, example_rules_are_valid);
+
+/// The tenant's time zone is settable and scripts' `today()` follows it.
+async fn tenant_time_zone(t: &TestDb) {
+    let k = kit(t, "zone").await;
+    let rule = k
+        .rule(
+            t,
+            json!({"name": "day", "form_id": k.customers, "trigger": {"kind": "record_created"},
+                   "script": "log(today());"}),
+        )
+        .await;
+    let evening = Utc.with_ymd_and_hms(2026, 1, 1, 20, 0, 0).single().unwrap();
+    let run = |ctx: Ctx| async move {
+        t.engine
+            .test_rule(
+                &ctx,
+                rule,
+                TestRunInput {
+                    record: Some(obj(json!({"name": "x"}))),
+                    at: Some(evening),
+                    ..TestRunInput::default()
+                },
+            )
+            .await
+            .unwrap()
+            .logs
+    };
+    assert_eq!(run(k.ctx.clone()).await, vec!["2026-01-01"]);
+    let err = t
+        .engine
+        .update_tenant(
+            &k.ctx,
+            engine::auth::tenant::TenantPatch {
+                time_zone: Some("Mars/Olympus".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ValidationFailed);
+    assert_eq!(err.details()[0].field, "time_zone");
+    let member = Ctx::new(k.ctx.tenant, k.ctx.actor, engine::ctx::Role::Member);
+    let err = t
+        .engine
+        .update_tenant(
+            &member,
+            engine::auth::tenant::TenantPatch {
+                time_zone: Some("Asia/Shanghai".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Forbidden);
+    let view = t
+        .engine
+        .update_tenant(
+            &k.ctx,
+            engine::auth::tenant::TenantPatch {
+                time_zone: Some("Asia/Shanghai".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(view.time_zone, "Asia/Shanghai");
+    // 20:00 UTC on 1 January is already 2 January in Shanghai.
+    assert_eq!(run(k.ctx.clone()).await, vec!["2026-01-02"]);
+}
+both_backends!(tenant_time_zone, tenant_time_zone);

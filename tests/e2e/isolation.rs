@@ -27,6 +27,7 @@ fn body_for(operation_id: &str) -> Option<Value> {
         "test_rule" | "task_action" => json!({}),
         "create_dashboard" | "update_dashboard" => json!({"name": "d", "charts": []}),
         "create_view" | "update_view" => json!({"name": "v"}),
+        "update_tenant_settings" => json!({}),
         "create_workflow" | "update_workflow" => json!({"name": "f",
             "nodes": [{"id": "start", "kind": "start"}, {"id": "end", "kind": "end"}],
             "edges": [{"from": "start", "to": "end"}]}),

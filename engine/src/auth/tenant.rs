@@ -165,3 +165,59 @@ impl Engine {
         })
     }
 }
+
+/// A change to the caller's tenant: its display name and time zone.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPatch {
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// IANA time zone (`Asia/Shanghai`): schedules, date-field rules and
+    /// `today()` in scripts run in it.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+}
+
+impl Engine {
+    /// Renames the caller's tenant or sets its time zone (owners and
+    /// admins). Rules planned before the change keep their planned instants;
+    /// later planning uses the new zone.
+    ///
+    /// # Errors
+    /// `validation_failed` (`name`, `time_zone`); `forbidden`.
+    pub async fn update_tenant(&self, ctx: &Ctx, patch: TenantPatch) -> Result<TenantView, AuthError> {
+        crate::auth::policy::require(ctx, crate::auth::policy::Action::DesignApps)?;
+        let mut errs = Vec::new();
+        let name = patch.name.map(|n| n.trim().to_owned());
+        if name
+            .as_ref()
+            .is_some_and(|n| n.is_empty() || n.chars().count() > 200)
+        {
+            errs.push(FieldError::new("name", "1 to 200 characters"));
+        }
+        if let Some(tz) = &patch.time_zone
+            && let Err(e) = crate::automation::trigger::parse_tz(tz)
+        {
+            errs.push(FieldError::new("time_zone", e));
+        }
+        if !errs.is_empty() {
+            return Err(AuthError::Invalid(errs));
+        }
+        let mut q = tenant::Entity::update_many().filter(tenant::Column::Id.eq(ctx.tenant.to_string()));
+        let mut changed = false;
+        if let Some(n) = name {
+            q = q.col_expr(tenant::Column::Name, sea_query::Expr::val(n));
+            changed = true;
+        }
+        if let Some(tz) = patch.time_zone {
+            q = q.col_expr(tenant::Column::TimeZone, sea_query::Expr::val(tz));
+            changed = true;
+        }
+        if changed {
+            let _w = self.db().write_lock().await;
+            q.exec(self.db().conn()).await?;
+        }
+        self.tenant(ctx).await
+    }
+}

@@ -1,5 +1,7 @@
-//! Tenant settings: the outgoing mail server (`/api/v1/settings/smtp`) and
-//! the email delivery log. Owners and admins only.
+//! Tenant settings: the tenant's name and time zone
+//! (`/api/v1/settings/tenant`), the outgoing mail server
+//! (`/api/v1/settings/smtp`) and the email delivery log. Changes are for
+//! owners and admins only.
 
 use actix_web::{HttpResponse, web};
 use engine::Engine;
@@ -14,6 +16,38 @@ use crate::extract::auth::Caller;
 
 /// The rows of this resource.
 pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        verb: Verb::Get,
+        path: "/api/v1/settings/tenant",
+        operation_id: "get_tenant_settings",
+        tag: "settings",
+        summary: "The caller's tenant: id, slug, name and time zone",
+        is_authenticated: true,
+        params: &[],
+        request: Body::Empty,
+        status: 200,
+        response: Body::Ref("TenantSettings"),
+        errors: &[],
+        handler: || web::route().to(get_tenant_settings),
+    },
+    Endpoint {
+        verb: Verb::Patch,
+        path: "/api/v1/settings/tenant",
+        operation_id: "update_tenant_settings",
+        tag: "settings",
+        summary: "Rename the tenant or set its IANA time zone (schedules, date-field rules, today() run in it)",
+        is_authenticated: true,
+        params: &[],
+        request: Body::Ref("TenantPatch"),
+        status: 200,
+        response: Body::Ref("TenantSettings"),
+        errors: &[
+            ErrorCode::BadRequest,
+            ErrorCode::ValidationFailed,
+            ErrorCode::Forbidden,
+        ],
+        handler: || web::route().to(update_tenant_settings),
+    },
     Endpoint {
         verb: Verb::Get,
         path: "/api/v1/settings/smtp",
@@ -69,6 +103,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// This resource's OpenAPI component schemas.
 pub fn components(m: &mut Map<String, Value>) {
+    m.insert(
+        "TenantSettings".to_owned(),
+        json!({"type": "object", "properties": {"id": {"type": "string", "format": "uuid"},
+            "slug": {"type": "string"}, "name": {"type": "string"}, "time_zone": {"type": "string"}}}),
+    );
+    m.insert(
+        "TenantPatch".to_owned(),
+        json!({"type": "object", "properties": {"name": {"type": "string"},
+            "time_zone": {"type": "string", "description": "IANA zone, e.g. Asia/Shanghai"}}}),
+    );
     let tls = json!({"enum": ["none", "starttls", "tls"]});
     m.insert(
         "SmtpInput".to_owned(),
@@ -110,4 +154,16 @@ async fn list_email_deliveries(
     query: web::Query<DeliveryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(engine.list_email_deliveries(&caller, query.into_inner()).await?))
+}
+
+async fn get_tenant_settings(engine: web::Data<Engine>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(engine.tenant(&caller).await?))
+}
+
+async fn update_tenant_settings(
+    engine: web::Data<Engine>,
+    caller: Caller,
+    body: web::Json<engine::auth::tenant::TenantPatch>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(engine.update_tenant(&caller, body.into_inner()).await?))
 }
