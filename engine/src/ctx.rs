@@ -41,6 +41,43 @@ impl Role {
     }
 }
 
+/// What a credential may do at most, whatever the role: API tokens carry
+/// one; browser sessions and internal callers have [`Scope::Admin`], so only
+/// the role limits them. Ordered: `Read < Write < Admin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Reads only.
+    Read,
+    /// Reads and record writes.
+    Write,
+    /// Everything the role allows: design, members, tokens, settings.
+    Admin,
+}
+
+impl Scope {
+    /// Wire and storage form.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Parses the storage form.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "read" => Some(Self::Read),
+            "write" => Some(Self::Write),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
 /// Who is acting, where, and when.
 #[derive(Debug, Clone)]
 pub struct Ctx {
@@ -50,6 +87,9 @@ pub struct Ctx {
     pub actor: UserId,
     /// The actor's role in `tenant`.
     pub role: Role,
+    /// The most the credential allows ([`Scope::Admin`] unless an API
+    /// token says less).
+    pub scope: Scope,
     /// The instant the use case treats as now.
     pub now: DateTime<Utc>,
     /// The automation rules whose effects this write carries out, outermost
@@ -95,9 +135,17 @@ impl Ctx {
             tenant,
             actor,
             role,
+            scope: Scope::Admin,
             now: Utc::now(),
             cause: Cause::default(),
         }
+    }
+
+    /// The same caller limited to `scope` (an API token's).
+    #[must_use]
+    pub fn with_scope(mut self, scope: Scope) -> Self {
+        self.scope = scope;
+        self
     }
 
     /// The same caller at another instant (fake clocks in tests, planners).

@@ -41,6 +41,14 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     /// A form change that existing records cannot satisfy.
     IncompatibleChange,
+    /// The change would leave the tenant without an active owner.
+    LastOwner,
+    /// The API token's scope (`read`, `write`) is below what the action needs.
+    InsufficientScope,
+    /// The department move would put a department under itself.
+    DepartmentCycle,
+    /// The department still has sub-departments or members.
+    DepartmentNotEmpty,
     /// The database is not reachable.
     Unavailable,
     /// A bug or an unexpected backend failure; details are only logged.
@@ -68,13 +76,17 @@ impl ErrorCode {
             Self::ScriptLimit => "script_limit",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::IncompatibleChange => "incompatible_change",
+            Self::LastOwner => "last_owner",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::DepartmentCycle => "department_cycle",
+            Self::DepartmentNotEmpty => "department_not_empty",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
     }
 
     /// Every code, for documentation and tests.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 22] = [
         Self::ValidationFailed,
         Self::BadRequest,
         Self::NotFound,
@@ -91,6 +103,10 @@ impl ErrorCode {
         Self::ScriptLimit,
         Self::IdempotencyKeyReused,
         Self::IncompatibleChange,
+        Self::LastOwner,
+        Self::InsufficientScope,
+        Self::DepartmentCycle,
+        Self::DepartmentNotEmpty,
         Self::Unavailable,
         Self::Internal,
     ];

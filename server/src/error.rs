@@ -130,9 +130,12 @@ pub const fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Conflict
         | ErrorCode::DuplicateValue
         | ErrorCode::IdempotencyKeyReused
-        | ErrorCode::IncompatibleChange => StatusCode::CONFLICT,
+        | ErrorCode::IncompatibleChange
+        | ErrorCode::LastOwner
+        | ErrorCode::DepartmentCycle
+        | ErrorCode::DepartmentNotEmpty => StatusCode::CONFLICT,
         ErrorCode::VersionMismatch => StatusCode::PRECONDITION_FAILED,
-        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::Forbidden | ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

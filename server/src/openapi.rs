@@ -339,6 +339,10 @@ fn schemas() -> Value {
     );
     m.insert("TagList".to_owned(), list_of("Tag"));
     crate::routes::rules::components(&mut m);
+    crate::routes::members::components(&mut m);
+    crate::routes::departments::components(&mut m);
+    crate::routes::roles::components(&mut m);
+    crate::routes::tokens::components(&mut m);
     crate::routes::workflows::components(&mut m);
     crate::routes::dashboards::components(&mut m);
     crate::routes::notifications::components(&mut m);

@@ -2,16 +2,16 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, JoinType, QueryFilter, QuerySelect,
-    RelationTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, JoinType, QueryFilter,
+    QuerySelect, RelationTrait,
 };
 use sha2::{Digest, Sha256};
 
-use super::{AuthError, LoginOutput, MeView};
+use super::{AuthError, LoginOutput, MeView, MemberStatus};
 use crate::Engine;
-use crate::ctx::{Ctx, Role};
-use crate::ids::TokenId;
-use crate::store::entity::{membership, tenant, token, user};
+use crate::ctx::{Ctx, Role, Scope};
+use crate::ids::{TenantId, TokenId, UserId};
+use crate::store::entity::{member, tenant, token, user};
 use crate::store::parse_id;
 
 /// How long a login session lasts.
@@ -20,16 +20,25 @@ pub const SESSION_DAYS: i64 = 30;
 /// turn into writes.
 const LAST_USED_GRANULARITY_SECS: i64 = 60;
 
-/// Token id, tenant, user, revoked, expires, last used, user deactivated, role.
+/// `tokens.kind` of a browser session made by login.
+pub const KIND_SESSION: &str = "session";
+/// `tokens.kind` of a member's personal API token.
+pub const KIND_PERSONAL: &str = "personal";
+/// `tokens.kind` of a tenant-level API token (not tied to a member).
+pub const KIND_TENANT: &str = "tenant";
+
+/// Token id, tenant, user, kind, scope, revoked, expires, last used, role
+/// (null when the creator of a tenant token is no longer a member).
 type TokenRow = (
     String,
     String,
     String,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
     String,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<String>,
 );
 
 /// SHA-256 of a token, as stored.
@@ -90,20 +99,36 @@ impl Engine {
         if !password_ok || user.deactivated_at.is_some() {
             return Err(AuthError::InvalidCredentials);
         }
-        let member = membership::Entity::find_by_id((tenant.id.clone(), user.id.clone()))
+        let member = member::Entity::find_by_id((tenant.id.clone(), user.id.clone()))
             .one(conn)
             .await?
+            .filter(|m| m.status == MemberStatus::Active.as_str())
             .ok_or(AuthError::InvalidCredentials)?;
         let role = Role::parse(&member.role).ok_or(AuthError::InvalidCredentials)?;
+        self.issue_session(parse_id(&tenant.id)?, parse_id(&user.id)?, role)
+            .await
+    }
+
+    /// Creates a session token for an active member (login, accepted invite).
+    ///
+    /// # Errors
+    /// `internal` on storage failure.
+    pub(crate) async fn issue_session(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        role: Role,
+    ) -> Result<LoginOutput, AuthError> {
+        let conn = self.db().conn();
         let token = new_token();
         let now = Utc::now();
         let _w = self.db().write_lock().await;
         token::ActiveModel {
             id: Set(TokenId::new().to_string()),
-            tenant_id: Set(tenant.id.clone()),
-            user_id: Set(user.id.clone()),
+            tenant_id: Set(tenant.to_string()),
+            user_id: Set(user.to_string()),
             token_hash: Set(token_hash(&token)),
-            kind: Set("session".to_owned()),
+            kind: Set(KIND_SESSION.to_owned()),
             name: Set("login".to_owned()),
             created_at: Set(now),
             expires_at: Set(Some(now + Duration::days(SESSION_DAYS))),
@@ -115,43 +140,73 @@ impl Engine {
         .await?;
         Ok(LoginOutput {
             token,
-            user_id: parse_id(&user.id)?,
-            tenant_id: parse_id(&tenant.id)?,
+            user_id: user,
+            tenant_id: tenant,
             role,
         })
     }
 
     /// Resolves a bearer token or session cookie to the caller's context.
     ///
+    /// Sessions and personal tokens act with the member's role, limited by
+    /// the token's scope; a tenant-level token acts as `admin` when scoped
+    /// `admin`, else as `member`, and outlives its creator's membership.
+    ///
     /// # Errors
     /// `unauthorized` when the token is unknown, revoked or expired, or the
-    /// user was deactivated or left the tenant.
+    /// member was deactivated, is still invited, or left the tenant.
     pub async fn authenticate(&self, token: &str) -> Result<Ctx, AuthError> {
         let conn = self.db().conn();
         let now = Utc::now();
-        // One round trip: the token, its user and the user's membership.
+        // One round trip: the token, its user and the user's membership. A
+        // member who is not active (or a user deactivated everywhere) finds
+        // nothing, so deactivation takes effect on the very next request.
+        let live_member = Condition::all()
+            .add(member::Column::Status.eq(MemberStatus::Active.as_str()))
+            .add(user::Column::Id.is_not_null())
+            .add(user::Column::DeactivatedAt.is_null());
         let found: Option<TokenRow> = token::Entity::find()
             .select_only()
             .column(token::Column::Id)
             .column(token::Column::TenantId)
             .column(token::Column::UserId)
+            .column(token::Column::Kind)
+            .column(token::Column::Scope)
             .column(token::Column::RevokedAt)
             .column(token::Column::ExpiresAt)
             .column(token::Column::LastUsedAt)
-            .column(user::Column::DeactivatedAt)
-            .column(membership::Column::Role)
-            .join(JoinType::InnerJoin, token::Relation::User.def())
-            .join(JoinType::InnerJoin, token::Relation::Membership.def())
+            .column(member::Column::Role)
+            .join(JoinType::LeftJoin, token::Relation::User.def())
+            .join(JoinType::LeftJoin, token::Relation::Member.def())
             .filter(token::Column::TokenHash.eq(token_hash(token)))
+            .filter(
+                Condition::any()
+                    .add(token::Column::Kind.eq(KIND_TENANT))
+                    .add(live_member),
+            )
             .into_tuple()
             .one(conn)
             .await?;
-        let (id, tenant_id, user_id, revoked_at, expires_at, last_used_at, deactivated_at, role) =
+        let (id, tenant_id, user_id, kind, scope, revoked_at, expires_at, last_used_at, role) =
             found.ok_or(AuthError::InvalidToken)?;
-        if revoked_at.is_some() || expires_at.is_some_and(|e| e <= now) || deactivated_at.is_some() {
+        if revoked_at.is_some() || expires_at.is_some_and(|e| e <= now) {
             return Err(AuthError::InvalidToken);
         }
-        let role = Role::parse(&role).ok_or(AuthError::InvalidToken)?;
+        let scope = match scope.as_deref() {
+            None => Scope::Admin,
+            Some(s) => Scope::parse(s).ok_or(AuthError::InvalidToken)?,
+        };
+        let role = if kind == KIND_TENANT {
+            if scope == Scope::Admin {
+                Role::Admin
+            } else {
+                Role::Member
+            }
+        } else {
+            role.as_deref()
+                .and_then(Role::parse)
+                .ok_or(AuthError::InvalidToken)?
+        };
         if last_used_at.is_none_or(|t| (now - t).num_seconds() >= LAST_USED_GRANULARITY_SECS) {
             let _w = self.db().write_lock().await;
             token::ActiveModel {
@@ -166,6 +221,7 @@ impl Engine {
             tenant: parse_id(&tenant_id)?,
             actor: parse_id(&user_id)?,
             role,
+            scope,
             now,
             cause: crate::ctx::Cause::default(),
         })

@@ -4,10 +4,14 @@
 //! only as its SHA-256, so a database leak yields no usable token. Role checks
 //! live in [`policy`], the one place finer permissions will grow.
 
+pub mod departments;
 pub mod login;
+pub mod members;
 pub mod org;
 pub mod policy;
+pub mod roles;
 pub mod tenant;
+pub mod tokens;
 
 use serde::Serialize;
 
@@ -33,6 +37,51 @@ pub enum AuthError {
         /// What was attempted.
         action: &'static str,
     },
+    /// The role may do this, but the API token used is scoped below it.
+    #[error("this token's scope `{scope}` may not {action}; it needs scope `{needed}`")]
+    InsufficientScope {
+        /// The token's scope.
+        scope: &'static str,
+        /// The scope the action needs.
+        needed: &'static str,
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// The change would leave the tenant without an active owner.
+    #[error("the tenant must keep at least one active owner; make another member owner first")]
+    LastOwner,
+    /// A department move that would make a department its own ancestor.
+    #[error("department `{department}` cannot move under `{parent}`, which is inside it")]
+    DepartmentCycle {
+        /// The department moved.
+        department: String,
+        /// The parent asked for.
+        parent: String,
+    },
+    /// Deleting a department that still holds something.
+    #[error(
+        "department `{name}` still has {departments} sub-department(s) and {members} member(s); move them first"
+    )]
+    DepartmentNotEmpty {
+        /// The department's name.
+        name: String,
+        /// Direct sub-departments.
+        departments: u64,
+        /// Members assigned to it.
+        members: u64,
+    },
+    /// A member, department, role, token or invite of this tenant that does
+    /// not exist (another tenant's objects too).
+    #[error("{what} `{id}` does not exist")]
+    NotFound {
+        /// `member`, `department`, `role`, `token`, `invite`.
+        what: &'static str,
+        /// The id (or a placeholder for secrets).
+        id: String,
+    },
+    /// The write conflicts with existing members, roles or departments.
+    #[error("{0}")]
+    Conflict(String),
     /// A tenant with this slug exists.
     #[error("tenant `{0}` already exists")]
     TenantExists(String),
@@ -55,7 +104,12 @@ impl HasCode for AuthError {
         match self {
             Self::InvalidCredentials | Self::InvalidToken => ErrorCode::Unauthorized,
             Self::Forbidden { .. } => ErrorCode::Forbidden,
-            Self::TenantExists(_) => ErrorCode::Conflict,
+            Self::TenantExists(_) | Self::Conflict(_) => ErrorCode::Conflict,
+            Self::InsufficientScope { .. } => ErrorCode::InsufficientScope,
+            Self::LastOwner => ErrorCode::LastOwner,
+            Self::DepartmentCycle { .. } => ErrorCode::DepartmentCycle,
+            Self::DepartmentNotEmpty { .. } => ErrorCode::DepartmentNotEmpty,
+            Self::NotFound { .. } => ErrorCode::NotFound,
             Self::Invalid(_) => ErrorCode::ValidationFailed,
             Self::Store(e) => e.code(),
         }

@@ -12,13 +12,17 @@ pub mod aggregate;
 pub mod apps;
 pub mod auth;
 pub mod dashboards;
+pub mod departments;
 pub mod forms;
+pub mod members;
 pub mod notifications;
 pub mod records;
+pub mod roles;
 pub mod rules;
 pub mod settings;
 pub mod system;
 pub mod tags;
+pub mod tokens;
 pub mod webhooks;
 pub mod workflows;
 
@@ -150,6 +154,10 @@ pub fn all() -> Vec<&'static Endpoint> {
     [
         system::ENDPOINTS,
         auth::ENDPOINTS,
+        members::ENDPOINTS,
+        departments::ENDPOINTS,
+        roles::ENDPOINTS,
+        tokens::ENDPOINTS,
         apps::ENDPOINTS,
         forms::ENDPOINTS,
         records::ENDPOINTS,
@@ -171,6 +179,10 @@ pub fn all() -> Vec<&'static Endpoint> {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     system::configure(cfg);
     auth::configure(cfg);
+    members::configure(cfg);
+    departments::configure(cfg);
+    roles::configure(cfg);
+    tokens::configure(cfg);
     apps::configure(cfg);
     forms::configure(cfg);
     records::configure(cfg);
