@@ -32,6 +32,11 @@ fn body_for(operation_id: &str) -> Option<Value> {
             "nodes": [{"id": "start", "kind": "start"}, {"id": "end", "kind": "end"}],
             "edges": [{"from": "start", "to": "end"}]}),
         "run_rule" => json!({"record_ids": []}),
+        "create_member" => json!({"email": "b-new@b.test", "password": "password-123"}),
+        "update_member" => json!({"role": "admin"}),
+        "create_department" | "update_department" => json!({"name": "B dept"}),
+        "create_role" | "update_role" => json!({"name": "b-role"}),
+        "create_token" => json!({"name": "b", "scope": "read"}),
         "create_webhook" | "update_webhook" => json!({"name": "hook", "url": "http://127.0.0.1:9/hook",
                                                       "secret": "b-secret-b-secret-b", "events": ["record.created"]}),
         "put_smtp_settings" => {
@@ -142,6 +147,27 @@ e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
         .await;
     assert_eq!(view.status, 201, "{}", view.text);
     let view = view.body["id"].as_str().unwrap().to_owned();
+    // A member, a department, a custom role and an API token.
+    let member = srv
+        .post(
+            "/api/v1/members",
+            &a,
+            json!({"email": "m@a.test", "password": "password-123", "display_name": "Secret member"}),
+        )
+        .await;
+    assert_eq!(member.status, 201, "{}", member.text);
+    let member = member.body["user_id"].as_str().unwrap().to_owned();
+    let dept = srv.post("/api/v1/departments", &a, json!({"name": "Secret dept"})).await;
+    assert_eq!(dept.status, 201, "{}", dept.text);
+    let dept = dept.body["id"].as_str().unwrap().to_owned();
+    let role = srv.post("/api/v1/roles", &a, json!({"name": "Secret role"})).await;
+    assert_eq!(role.status, 201, "{}", role.text);
+    let role = role.body["id"].as_str().unwrap().to_owned();
+    let api_token = srv
+        .post("/api/v1/tokens", &a, json!({"name": "Secret token", "scope": "read"}))
+        .await;
+    assert_eq!(api_token.status, 201, "{}", api_token.text);
+    let api_token = api_token.body["id"].as_str().unwrap().to_owned();
     let secrets = [app.as_str(), form.as_str(), id.as_str(), "Secret"];
 
     let b = srv.tenant("other").await;
@@ -156,6 +182,12 @@ e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
         }
         let own_id = if e.path.starts_with("/api/v1/webhooks/") {
             hook.as_str()
+        } else if e.path.starts_with("/api/v1/departments/") {
+            dept.as_str()
+        } else if e.path.starts_with("/api/v1/roles/") {
+            role.as_str()
+        } else if e.path.starts_with("/api/v1/tokens/") {
+            api_token.as_str()
         } else if e.path.ends_with("/workflow") {
             in_flow.as_str()
         } else {
@@ -170,6 +202,7 @@ e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
             .replace("{dashboard_id}", &dash)
             .replace("{view_id}", &view)
             .replace("{batch_id}", &batch)
+            .replace("{user_id}", &member)
             .replace("{app_id}", &app)
             .replace("{form_id}", &form)
             .replace("{id}", own_id)

@@ -13,6 +13,7 @@ mod browser;
 mod harness;
 mod isolation;
 mod lifecycle;
+mod members;
 mod walkthrough;
 mod workflow;
 
