@@ -13,11 +13,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use common::TestDb;
 use engine::ctx::{Ctx, Role};
 use engine::error::{ErrorCode, HasCode};
-use engine::ids::{AppId, FormId, UserId};
+use engine::ids::{AppId, FormId};
 use engine::meta::app::AppInput;
 use engine::record::RecordInput;
-use engine::store::entity::{membership, user};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde_json::{Map, Value, json};
 
 fn t0() -> DateTime<Utc> {
@@ -26,32 +24,6 @@ fn t0() -> DateTime<Utc> {
 
 fn obj(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap()
-}
-
-async fn member(t: &TestDb, owner: &Ctx) -> Ctx {
-    let id = UserId::new();
-    let conn = t.engine.db().conn();
-    user::ActiveModel {
-        id: Set(id.to_string()),
-        email: Set(format!("{id}@x.test")),
-        display_name: Set("m".to_owned()),
-        password_hash: Set("x".to_owned()),
-        created_at: Set(t0()),
-        deactivated_at: Set(None),
-    }
-    .insert(conn)
-    .await
-    .unwrap();
-    membership::ActiveModel {
-        tenant_id: Set(owner.tenant.to_string()),
-        user_id: Set(id.to_string()),
-        role: Set("member".to_owned()),
-        created_at: Set(t0()),
-    }
-    .insert(conn)
-    .await
-    .unwrap();
-    Ctx::new(owner.tenant, id, Role::Member).at(t0())
 }
 
 struct Kit {
@@ -65,7 +37,13 @@ async fn kit(t: &TestDb, slug: &str) -> Kit {
     let owner = t.tenant(slug).await.at(t0());
     let app = t
         .engine
-        .create_app(&owner, AppInput { name: "CRM".into(), description: String::new() })
+        .create_app(
+            &owner,
+            AppInput {
+                name: "CRM".into(),
+                description: String::new(),
+            },
+        )
         .await
         .unwrap()
         .id;
@@ -118,15 +96,32 @@ async fn kit(t: &TestDb, slug: &str) -> Kit {
     }
     for score in [10, 9, 9, 8, 7, 3, 10, 0, 9, 6] {
         t.engine
-            .create_record(&owner, surveys, RecordInput { data: obj(json!({"nps": score})) }, None)
+            .create_record(
+                &owner,
+                surveys,
+                RecordInput {
+                    data: obj(json!({"nps": score})),
+                },
+                None,
+            )
             .await
             .unwrap();
     }
-    Kit { owner, app, deals, surveys }
+    Kit {
+        owner,
+        app,
+        deals,
+        surveys,
+    }
 }
 
 fn chart<'a>(data: &'a Value, id: &str) -> &'a Value {
-    data["charts"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()
+    data["charts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap()
 }
 
 async fn charts_answer(t: &TestDb) {
@@ -154,7 +149,10 @@ async fn charts_answer(t: &TestDb) {
         .iter()
         .map(|p| (p["key"].as_str().unwrap(), p["value"].as_i64().unwrap()))
         .collect();
-    assert_eq!(stages, [("初步接洽", 4), ("需求确认", 2), ("方案报价", 0), ("赢单", 1)]);
+    assert_eq!(
+        stages,
+        [("初步接洽", 4), ("需求确认", 2), ("方案报价", 0), ("赢单", 1)]
+    );
     assert_eq!(funnel[1]["conversion"], json!(0.5));
     assert_eq!(funnel[3]["overall"], json!(0.25));
     assert!(funnel[0].get("conversion").is_none());
@@ -164,7 +162,10 @@ async fn charts_answer(t: &TestDb) {
         .iter()
         .map(|p| (p["key"].as_str().unwrap(), p["value"].as_f64().unwrap()))
         .collect();
-    assert_eq!(monthly, [("2026-01", 300.0), ("2026-02", 1200.0), ("2026-03", 1300.0)]);
+    assert_eq!(
+        monthly,
+        [("2026-01", 300.0), ("2026-02", 1200.0), ("2026-03", 1300.0)]
+    );
     // 4 of the 6 deals with an order have at least two.
     let rep = chart(&data, "repurchase");
     assert_eq!(rep["value"], json!(0.6667));
@@ -179,7 +180,13 @@ async fn charts_answer(t: &TestDb) {
         .map(|p| p["value"].as_i64().unwrap())
         .collect();
     assert_eq!(big.iter().sum::<i64>(), 4);
-    assert!(data["charts"].as_array().unwrap().iter().all(|c| c["error"].is_null()));
+    assert!(
+        data["charts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["error"].is_null())
+    );
 
     // A field removed later breaks only its chart.
     t.engine
@@ -200,18 +207,33 @@ both_backends!(charts_answer, charts_answer);
 async fn definitions_are_checked(t: &TestDb) {
     let k = kit(t, "dashdefs").await;
     let cases = [
-        (json!({"name": "x", "charts": [{"id": "a", "kind": "pie", "form_id": k.deals, "measure": {"op": "sum"}}]}),
-         "charts/0/measure/field"),
-        (json!({"name": "x", "charts": [{"id": "a", "kind": "pie", "form_id": k.deals, "measure": {"op": "count"},
-                 "group_by": {"field": "nope"}}]}), "charts/0/group_by/field"),
-        (json!({"name": "x", "charts": [{"id": "a", "kind": "pie", "form_id": "00000000-0000-7000-8000-000000000000",
-                 "measure": {"op": "count"}}]}), "charts/0/form_id"),
-        (json!({"name": "x", "charts": [{"id": "a", "kind": "pie", "form_id": k.deals, "measure": {"op": "ratio"}}]}),
-         "charts/0/measure/numerator"),
-        (json!({"name": "x", "charts": [{"id": "a", "kind": "pie", "form_id": k.deals, "measure": {"op": "count"}},
-                 {"id": "a", "kind": "bar", "form_id": k.deals, "measure": {"op": "count"}}]}), "charts/1/id"),
-        (json!({"name": "x", "charts": [{"id": "a", "kind": "radar", "form_id": k.deals, "measure": {"op": "count"}}]}),
-         "/charts/0/kind"),
+        (
+            json!({"name": "x", "charts": [{"id": "a", "kind": "pie", "form_id": k.deals, "measure": {"op": "sum"}}]}),
+            "charts/0/measure/field",
+        ),
+        (
+            json!({"name": "x", "charts": [{"id": "a", "kind": "pie", "form_id": k.deals, "measure": {"op": "count"},
+                 "group_by": {"field": "nope"}}]}),
+            "charts/0/group_by/field",
+        ),
+        (
+            json!({"name": "x", "charts": [{"id": "a", "kind": "pie", "form_id": "00000000-0000-7000-8000-000000000000",
+                 "measure": {"op": "count"}}]}),
+            "charts/0/form_id",
+        ),
+        (
+            json!({"name": "x", "charts": [{"id": "a", "kind": "pie", "form_id": k.deals, "measure": {"op": "ratio"}}]}),
+            "charts/0/measure/numerator",
+        ),
+        (
+            json!({"name": "x", "charts": [{"id": "a", "kind": "pie", "form_id": k.deals, "measure": {"op": "count"}},
+                 {"id": "a", "kind": "bar", "form_id": k.deals, "measure": {"op": "count"}}]}),
+            "charts/1/id",
+        ),
+        (
+            json!({"name": "x", "charts": [{"id": "a", "kind": "radar", "form_id": k.deals, "measure": {"op": "count"}}]}),
+            "/charts/0/kind",
+        ),
     ];
     for (def, field) in cases {
         let err = t.engine.create_dashboard(&k.owner, k.app, def).await.unwrap_err();
@@ -219,10 +241,14 @@ async fn definitions_are_checked(t: &TestDb) {
         let fields: Vec<String> = err.details().into_iter().map(|d| d.field).collect();
         assert!(fields.iter().any(|f| f == field), "{field} not in {fields:?}");
     }
-    let m = member(t, &k.owner).await;
+    let m = t.member(&k.owner, Role::Member).await;
     let ok = json!({"name": "x", "charts": []});
     assert_eq!(
-        t.engine.create_dashboard(&m, k.app, ok.clone()).await.unwrap_err().code(),
+        t.engine
+            .create_dashboard(&m, k.app, ok.clone())
+            .await
+            .unwrap_err()
+            .code(),
         ErrorCode::Forbidden
     );
     let d = t.engine.create_dashboard(&k.owner, k.app, ok).await.unwrap();
@@ -243,8 +269,8 @@ both_backends!(definitions_are_checked, definitions_are_checked);
 
 async fn saved_views(t: &TestDb) {
     let k = kit(t, "views").await;
-    let m = member(t, &k.owner).await;
-    let other = member(t, &k.owner).await;
+    let m = t.member(&k.owner, Role::Member).await;
+    let other = t.member(&k.owner, Role::Member).await;
     let mine = t
         .engine
         .create_view(
@@ -259,11 +285,18 @@ async fn saved_views(t: &TestDb) {
     // The saved query runs as the view says.
     let req = engine::query::model::QueryRequest::from_json(&mine.query).unwrap();
     let page = t.engine.query_records(&m, k.deals, req, false).await.unwrap();
-    let amounts: Vec<f64> = page.records.iter().map(|r| r.data["amount"].as_f64().unwrap()).collect();
+    let amounts: Vec<f64> = page
+        .records
+        .iter()
+        .map(|r| r.data["amount"].as_f64().unwrap())
+        .collect();
     assert_eq!(amounts, [700.0, 600.0, 500.0]);
     // Personal: another member neither lists nor reads it.
     assert!(t.engine.list_views(&other, k.deals).await.unwrap().is_empty());
-    assert_eq!(t.engine.get_view(&other, mine.id).await.unwrap_err().code(), ErrorCode::NotFound);
+    assert_eq!(
+        t.engine.get_view(&other, mine.id).await.unwrap_err().code(),
+        ErrorCode::NotFound
+    );
     // Members cannot share; admins can, and everyone sees shared views.
     let err = t
         .engine
@@ -273,8 +306,12 @@ async fn saved_views(t: &TestDb) {
     assert_eq!(err.code(), ErrorCode::ValidationFailed);
     let shared = t
         .engine
-        .create_view(&k.owner, k.deals, json!({"name": "Won", "shared": true,
-                      "filter": {"field": "stage", "op": "eq", "value": "赢单"}}))
+        .create_view(
+            &k.owner,
+            k.deals,
+            json!({"name": "Won", "shared": true,
+                      "filter": {"field": "stage", "op": "eq", "value": "赢单"}}),
+        )
         .await
         .unwrap();
     assert_eq!(t.engine.list_views(&other, k.deals).await.unwrap().len(), 1);
@@ -292,13 +329,21 @@ async fn saved_views(t: &TestDb) {
     assert_eq!(err.code(), ErrorCode::ValidationFailed);
     let err = t
         .engine
-        .create_view(&m, k.deals, json!({"name": "x", "filter": {"field": "nope", "op": "eq", "value": 1}}))
+        .create_view(
+            &m,
+            k.deals,
+            json!({"name": "x", "filter": {"field": "nope", "op": "eq", "value": 1}}),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::ValidationFailed, "{err}");
     let renamed = t
         .engine
-        .update_view(&m, mine.id, json!({"name": "Bigger", "filter": {"field": "amount", "op": "gte", "value": 600}}))
+        .update_view(
+            &m,
+            mine.id,
+            json!({"name": "Bigger", "filter": {"field": "amount", "op": "gte", "value": 600}}),
+        )
         .await
         .unwrap();
     assert_eq!(renamed.name, "Bigger");

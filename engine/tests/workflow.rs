@@ -15,11 +15,10 @@ use common::TestDb;
 use engine::automation::TickOptions;
 use engine::ctx::{Ctx, Role};
 use engine::error::{ErrorCode, HasCode};
-use engine::ids::{AppId, FormId, RecordId, TaskId, TenantId, UserId};
+use engine::ids::{AppId, FormId, RecordId, TaskId};
 use engine::jobs::{Worker, WorkerConfig};
 use engine::meta::app::AppInput;
 use engine::record::RecordInput;
-use engine::store::entity::{membership, user};
 use engine::workflow::{ActionInput, InstanceView, TaskBox, TaskQuery, WorkflowError};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde_json::{Map, Value, json};
@@ -30,32 +29,6 @@ fn t0() -> DateTime<Utc> {
 
 fn obj(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap()
-}
-
-async fn add_member(t: &TestDb, tenant: TenantId, email: &str) -> Ctx {
-    let conn = t.engine.db().conn();
-    let id = UserId::new();
-    user::ActiveModel {
-        id: Set(id.to_string()),
-        email: Set(email.to_owned()),
-        display_name: Set(email.to_owned()),
-        password_hash: Set("x".to_owned()),
-        created_at: Set(t0()),
-        deactivated_at: Set(None),
-    }
-    .insert(conn)
-    .await
-    .expect("user");
-    membership::ActiveModel {
-        tenant_id: Set(tenant.to_string()),
-        user_id: Set(id.to_string()),
-        role: Set("member".to_owned()),
-        created_at: Set(t0()),
-    }
-    .insert(conn)
-    .await
-    .expect("membership");
-    Ctx::new(tenant, id, Role::Member).at(t0())
 }
 
 struct Kit {
@@ -98,13 +71,12 @@ async fn kit(t: &TestDb, slug: &str) -> Kit {
         .await
         .unwrap()
         .id;
-    let tenant = owner.tenant;
     Kit {
-        sales: add_member(t, tenant, &format!("sales@{slug}.test")).await,
-        manager: add_member(t, tenant, &format!("manager@{slug}.test")).await,
-        fin1: add_member(t, tenant, &format!("fin1@{slug}.test")).await,
-        fin2: add_member(t, tenant, &format!("fin2@{slug}.test")).await,
-        boss: add_member(t, tenant, &format!("boss@{slug}.test")).await,
+        sales: t.member(&owner, Role::Member).await,
+        manager: t.member(&owner, Role::Member).await,
+        fin1: t.member(&owner, Role::Member).await,
+        fin2: t.member(&owner, Role::Member).await,
+        boss: t.member(&owner, Role::Member).await,
         owner,
         app,
         contracts,
@@ -685,7 +657,12 @@ async fn finished_flows_fire_rules(t: &TestDb) {
 }
 both_backends!(finished_flows_fire_rules, finished_flows_fire_rules);
 
-async fn set_manager(t: &TestDb, who: &Ctx, manager: UserId) {
+/// Changes `who`'s membership row (manager, role) through the full entity.
+async fn edit_member(
+    t: &TestDb,
+    who: &Ctx,
+    edit: impl FnOnce(&mut engine::store::entity::member::ActiveModel),
+) {
     use engine::store::entity::member;
     use sea_orm::{EntityTrait, IntoActiveModel};
     let row = member::Entity::find_by_id((who.tenant.to_string(), who.actor.to_string()))
@@ -694,20 +671,7 @@ async fn set_manager(t: &TestDb, who: &Ctx, manager: UserId) {
         .unwrap()
         .unwrap();
     let mut m = row.into_active_model();
-    m.manager_id = Set(Some(manager.to_string()));
-    m.update(t.engine.db().conn()).await.unwrap();
-}
-
-async fn make_admin(t: &TestDb, who: &Ctx) {
-    use engine::store::entity::member;
-    use sea_orm::{EntityTrait, IntoActiveModel};
-    let row = member::Entity::find_by_id((who.tenant.to_string(), who.actor.to_string()))
-        .one(t.engine.db().conn())
-        .await
-        .unwrap()
-        .unwrap();
-    let mut m = row.into_active_model();
-    m.role = Set("admin".to_owned());
+    edit(&mut m);
     m.update(t.engine.db().conn()).await.unwrap();
 }
 
@@ -730,8 +694,9 @@ async fn branches_and_assignees(t: &TestDb) {
         .await
         .unwrap()
         .id;
-    set_manager(t, &k.sales, k.manager.actor).await;
-    make_admin(t, &k.boss).await;
+    let manager = k.manager.actor.to_string();
+    edit_member(t, &k.sales, |m| m.manager_id = Set(Some(manager))).await;
+    edit_member(t, &k.boss, |m| m.role = Set("admin".to_owned())).await;
     let flow = json!({
         "name": "Ticket",
         "nodes": [

@@ -25,7 +25,7 @@ use crate::ctx::Ctx;
 use crate::error::{ErrorCode, FieldError, HasCode};
 use crate::ids::{AppId, DashboardId, FormId, UserId};
 use crate::meta::MetaError;
-use crate::meta::compile::{build_validator, describe_errors};
+use crate::meta::compile::{build_validator, meta_schema_errors};
 use crate::query::QueryError;
 use crate::query::model::Filter;
 use crate::record::RecordError;
@@ -203,17 +203,13 @@ impl Engine {
     /// Checks a definition: the meta schema, unique chart ids, forms of the
     /// app, fields of those forms, filters that parse, a field where the
     /// measure needs one.
-    async fn check_dashboard(&self, ctx: &Ctx, app: AppId, raw: &Value) -> Result<DashboardDef, DashboardError> {
-        let Some(validator) = DASHBOARD_SCHEMA.as_ref() else {
-            return Err(DashboardError::Invalid(vec![FieldError::new(
-                "",
-                "the dashboard schema does not compile (a bug)",
-            )]));
-        };
-        let errs: Vec<FieldError> = describe_errors(validator, raw, "is not a property of a dashboard")
-            .into_iter()
-            .map(|(p, m)| FieldError::new(p, m))
-            .collect();
+    async fn check_dashboard(
+        &self,
+        ctx: &Ctx,
+        app: AppId,
+        raw: &Value,
+    ) -> Result<DashboardDef, DashboardError> {
+        let errs = meta_schema_errors(DASHBOARD_SCHEMA.as_ref(), raw, "dashboard");
         if !errs.is_empty() {
             return Err(DashboardError::Invalid(errs));
         }
@@ -238,18 +234,27 @@ impl Engine {
             if let Some(g) = &c.group_by
                 && !known(&g.field)
             {
-                errs.push(FieldError::new(at("/group_by/field"), "no such field in the form"));
+                errs.push(FieldError::new(
+                    at("/group_by/field"),
+                    "no such field in the form",
+                ));
             }
             let needs_field = matches!(c.measure.op.as_str(), "sum" | "avg" | "min" | "max" | "nps");
             match (&c.measure.field, needs_field) {
-                (None, true) => errs.push(FieldError::new(at("/measure/field"), "this measure needs a field")),
+                (None, true) => errs.push(FieldError::new(
+                    at("/measure/field"),
+                    "this measure needs a field",
+                )),
                 (Some(f), _) if !known(f) => {
                     errs.push(FieldError::new(at("/measure/field"), "no such field in the form"));
                 }
                 _ => {}
             }
             if c.measure.op == "ratio" && c.measure.numerator.is_none() {
-                errs.push(FieldError::new(at("/measure/numerator"), "a ratio needs a numerator filter"));
+                errs.push(FieldError::new(
+                    at("/measure/numerator"),
+                    "a ratio needs a numerator filter",
+                ));
             }
             for (what, f) in [
                 ("/filter", &c.filter),
@@ -263,14 +268,23 @@ impl Engine {
                 }
             }
         }
-        if errs.is_empty() { Ok(def) } else { Err(DashboardError::Invalid(errs)) }
+        if errs.is_empty() {
+            Ok(def)
+        } else {
+            Err(DashboardError::Invalid(errs))
+        }
     }
 
     /// Creates a dashboard in an app.
     ///
     /// # Errors
     /// `validation_failed` naming the chart; `not_found` (app); `forbidden`.
-    pub async fn create_dashboard(&self, ctx: &Ctx, app: AppId, raw: Value) -> Result<DashboardView, DashboardError> {
+    pub async fn create_dashboard(
+        &self,
+        ctx: &Ctx,
+        app: AppId,
+        raw: Value,
+    ) -> Result<DashboardView, DashboardError> {
         require(ctx, Action::DesignApps)?;
         self.get_app(ctx, app).await?;
         let def = self.check_dashboard(ctx, app, &raw).await?;
@@ -311,7 +325,11 @@ impl Engine {
             .collect()
     }
 
-    pub(crate) async fn dashboard_row(&self, ctx: &Ctx, id: DashboardId) -> Result<dashboard::Model, DashboardError> {
+    pub(crate) async fn dashboard_row(
+        &self,
+        ctx: &Ctx,
+        id: DashboardId,
+    ) -> Result<dashboard::Model, DashboardError> {
         dashboard::Entity::find_by_id(id.to_string())
             .filter(dashboard::Column::TenantId.eq(ctx.tenant.to_string()))
             .one(self.db().conn())
@@ -332,7 +350,12 @@ impl Engine {
     ///
     /// # Errors
     /// As [`Engine::create_dashboard`]; `not_found`.
-    pub async fn update_dashboard(&self, ctx: &Ctx, id: DashboardId, raw: Value) -> Result<DashboardView, DashboardError> {
+    pub async fn update_dashboard(
+        &self,
+        ctx: &Ctx,
+        id: DashboardId,
+        raw: Value,
+    ) -> Result<DashboardView, DashboardError> {
         require(ctx, Action::DesignApps)?;
         let row = self.dashboard_row(ctx, id).await?;
         let app: AppId = parse_id(&row.app_id)?;

@@ -287,6 +287,28 @@ pub fn validate(validator: &Validator, data: &Value) -> Vec<FieldError> {
         .collect()
 }
 
+/// The errors of a definition (`what`: "rule", "flow", "view", ...) against
+/// its meta schema, compiled once at first use (`None` when the shipped
+/// schema does not compile, which is reported as a bug rather than
+/// accepting everything).
+#[must_use]
+pub(crate) fn meta_schema_errors(
+    validator: Option<&Validator>,
+    instance: &Value,
+    what: &str,
+) -> Vec<FieldError> {
+    let Some(validator) = validator else {
+        return vec![FieldError::new(
+            "",
+            format!("the {what} schema does not compile (a bug)"),
+        )];
+    };
+    describe_errors(validator, instance, &format!("is not a property of a {what}"))
+        .into_iter()
+        .map(|(p, m)| FieldError::new(p, m))
+        .collect()
+}
+
 /// Every validation error of `instance` as (JSON pointer, message).
 /// `unknown` is the message for a property the schema does not allow.
 pub(crate) fn describe_errors(

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::MetaError;
-use super::compile::{build_validator, describe_errors};
+use super::compile::{build_validator, meta_schema_errors};
 use crate::Engine;
 use crate::auth::policy::{Action, require};
 use crate::ctx::{Ctx, Role};
@@ -86,13 +86,7 @@ impl Engine {
     /// Checks a view against the meta schema and its query against the form
     /// (fields, ops, sort keys), so a saved view always runs.
     async fn check_view(&self, ctx: &Ctx, form_id: FormId, raw: &Value) -> Result<bool, MetaError> {
-        let Some(validator) = VIEW_SCHEMA.as_ref() else {
-            return Err(MetaError::Invalid(vec![FieldError::new("", "the view schema does not compile (a bug)")]));
-        };
-        let errs: Vec<FieldError> = describe_errors(validator, raw, "is not a property of a view")
-            .into_iter()
-            .map(|(p, m)| FieldError::new(p, m))
-            .collect();
+        let errs = meta_schema_errors(VIEW_SCHEMA.as_ref(), raw, "view");
         if !errs.is_empty() {
             return Err(MetaError::Invalid(errs));
         }
@@ -104,7 +98,10 @@ impl Engine {
                     .as_str()
                     .is_some_and(|k| k.starts_with('_') || form.def.fields.iter().any(|f| f.key == k));
                 if !ok {
-                    errs.push(FieldError::new(format!("columns/{i}"), "no such field in the form"));
+                    errs.push(FieldError::new(
+                        format!("columns/{i}"),
+                        "no such field in the form",
+                    ));
                 }
             }
         }
@@ -147,7 +144,11 @@ impl Engine {
             tenant_id: ctx.tenant.to_string(),
             app_id: form.app_id.to_string(),
             form_id: form_id.to_string(),
-            name: raw.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            name: raw
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             owner_id: (!shared).then(|| ctx.actor.to_string()),
             def: raw,
             created_by: ctx.actor.to_string(),
@@ -220,7 +221,11 @@ impl Engine {
         }
         let form_id: FormId = parse_id(&row.form_id)?;
         let shared = self.check_view(ctx, form_id, &raw).await?;
-        let name = raw.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let name = raw
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         let owner = (!shared).then(|| ctx.actor.to_string());
         let db = self.db();
         let _w = db.write_lock().await;

@@ -13,9 +13,8 @@ use super::{WorkflowError, WorkflowVersionView, WorkflowView};
 use crate::Engine;
 use crate::auth::policy::{Action, require};
 use crate::ctx::Ctx;
-use crate::error::FieldError;
 use crate::ids::{FormId, WorkflowId};
-use crate::meta::compile::{build_validator, describe_errors};
+use crate::meta::compile::{build_validator, meta_schema_errors};
 use crate::meta::form::LoadedForm;
 use crate::store::entity::{workflow, workflow_version};
 use crate::store::parse_id;
@@ -45,16 +44,7 @@ impl Engine {
     /// Checks a definition against the meta schema, then its graph against
     /// the form.
     fn check_flow(&self, form: &LoadedForm, raw: &Value) -> Result<FlowDef, WorkflowError> {
-        let Some(validator) = FLOW_SCHEMA.as_ref() else {
-            return Err(WorkflowError::invalid(
-                "",
-                "the workflow schema does not compile (a bug)",
-            ));
-        };
-        let errs: Vec<FieldError> = describe_errors(validator, raw, "is not a property of a flow")
-            .into_iter()
-            .map(|(p, m)| FieldError::new(p, m))
-            .collect();
+        let errs = meta_schema_errors(FLOW_SCHEMA.as_ref(), raw, "flow");
         if !errs.is_empty() {
             return Err(WorkflowError::Invalid(errs));
         }

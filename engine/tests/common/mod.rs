@@ -89,6 +89,37 @@ impl TestDb {
         }
     }
 
+    /// A new active member of `owner`'s tenant with `role` (rows written
+    /// directly: tests of other modules need people, not the members API).
+    #[allow(dead_code)]
+    pub async fn member(&self, owner: &Ctx, role: Role) -> Ctx {
+        use engine::store::entity::{membership, user};
+        use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+        let id = engine::ids::UserId::new();
+        let conn = self.engine.db().conn();
+        user::ActiveModel {
+            id: Set(id.to_string()),
+            email: Set(format!("{id}@member.test")),
+            display_name: Set(id.to_string()),
+            password_hash: Set("x".to_owned()),
+            created_at: Set(owner.now),
+            deactivated_at: Set(None),
+        }
+        .insert(conn)
+        .await
+        .expect("user");
+        membership::ActiveModel {
+            tenant_id: Set(owner.tenant.to_string()),
+            user_id: Set(id.to_string()),
+            role: Set(role.as_str().to_owned()),
+            created_at: Set(owner.now),
+        }
+        .insert(conn)
+        .await
+        .expect("membership");
+        Ctx::new(owner.tenant, id, role).at(owner.now)
+    }
+
     /// A fresh tenant with an owner; returns the owner's context.
     pub async fn tenant(&self, slug: &str) -> Ctx {
         let (tenant, user) = self
