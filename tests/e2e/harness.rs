@@ -212,12 +212,6 @@ impl Server {
         srv
     }
 
-    /// The database the server runs on (tests that set up rows the API
-    /// does not create yet).
-    pub fn database_url(&self) -> &str {
-        &self.db.url
-    }
-
     /// The captured stderr so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()

@@ -16,39 +16,19 @@ fn clock() -> Opts {
     }
 }
 
-/// A member of the demo tenant: `(user id, token)`. The rows are written
-/// straight into the server's database: the members API belongs to another
-/// issue; logging in and everything after goes through HTTP.
+/// A new member of the demo tenant, through the members API: `(user id,
+/// token)`.
 async fn member(srv: &Server, owner: &str, name: &str) -> (String, String) {
-    use engine::store::entity::{membership, user};
-    use sea_orm::{ActiveModelTrait, ActiveValue::Set, Database};
-    let me = srv.get("/api/v1/me", owner).await;
-    let tenant = me.body["tenant"]["id"].as_str().unwrap().to_owned();
     let email = format!("{name}@demo.test");
-    let id = engine::ids::UserId::new().to_string();
-    let conn = Database::connect(srv.database_url()).await.unwrap();
-    let now = Utc::now();
-    user::ActiveModel {
-        id: Set(id.clone()),
-        email: Set(email.clone()),
-        display_name: Set(name.to_owned()),
-        password_hash: Set(engine::auth::tenant::hash_password("password-123").unwrap()),
-        created_at: Set(now),
-        deactivated_at: Set(None),
-    }
-    .insert(&conn)
-    .await
-    .unwrap();
-    membership::ActiveModel {
-        tenant_id: Set(tenant),
-        user_id: Set(id.clone()),
-        role: Set("member".to_owned()),
-        created_at: Set(now),
-    }
-    .insert(&conn)
-    .await
-    .unwrap();
-    conn.close().await.unwrap();
+    let r = srv
+        .post(
+            "/api/v1/members",
+            owner,
+            json!({"email": email, "password": "password-123", "role": "member"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "create member: {}", r.text);
+    let id = r.body["user_id"].as_str().unwrap().to_owned();
     (id, srv.login("demo", &email, "password-123").await)
 }
 

@@ -80,20 +80,22 @@ impl Engine {
     ) -> Result<(TenantId, UserId), AuthError> {
         let email = email.trim().to_lowercase();
         check_input(slug, &email, password)?;
+        // Hashed before the transaction, so the write lock is not held
+        // through argon2 (used only when the email is new).
+        let pw = password.to_owned();
+        let hash = tokio::task::spawn_blocking(move || hash_password(&pw))
+            .await
+            .map_err(|e| AuthError::Store(crate::store::StoreError::Corrupt(e.to_string())))??;
         let db = self.db();
         let _w = db.write_lock().await;
         let tx = db.conn().begin().await?;
-        if tenant::Entity::find()
-            .filter(tenant::Column::Slug.eq(slug))
-            .one(&tx)
-            .await?
-            .is_some()
-        {
-            return Err(AuthError::TenantExists(slug.to_owned()));
-        }
         let now = Utc::now();
         let tenant_id = TenantId::new();
-        tenant::ActiveModel {
+        // The tenant row is written first: on SQLite that makes this a write
+        // transaction from its start, so another process (a running server,
+        // say) committing meanwhile cannot make a later upgrade fail. A taken
+        // slug is the unique index's violation.
+        let inserted = tenant::ActiveModel {
             id: Set(tenant_id.to_string()),
             slug: Set(slug.to_owned()),
             name: Set(if name.is_empty() {
@@ -105,7 +107,13 @@ impl Engine {
             created_at: Set(now),
         }
         .insert(&tx)
-        .await?;
+        .await;
+        if let Err(e) = inserted {
+            if crate::store::unique_violation(&e).is_some() {
+                return Err(AuthError::TenantExists(slug.to_owned()));
+            }
+            return Err(e.into());
+        }
         let user_id = match user::Entity::find()
             .filter(user::Column::Email.eq(&email))
             .one(&tx)
@@ -119,10 +127,6 @@ impl Engine {
             }
             None => {
                 let user_id = UserId::new();
-                let pw = password.to_owned();
-                let hash = tokio::task::spawn_blocking(move || hash_password(&pw))
-                    .await
-                    .map_err(|e| AuthError::Store(crate::store::StoreError::Corrupt(e.to_string())))??;
                 user::ActiveModel {
                     id: Set(user_id.to_string()),
                     email: Set(email.clone()),

@@ -36,7 +36,8 @@ pub struct FormView {
     pub id: FormId,
     /// Owning app.
     pub app_id: AppId,
-    /// Name.
+    /// Name (the same as the definition's; serialised once, through it).
+    #[serde(skip_serializing)]
     pub name: String,
     /// Current version (1 on create, +1 on every save).
     pub version: i32,
