@@ -93,7 +93,9 @@ impl Engine {
                 Ok(s) => (s, None),
                 Err(e) => (
                     Vec::new(),
-                    Some(json!({"code": e.code().as_str(), "message": e.to_string(), "details": e.details()})),
+                    Some(
+                        json!({"code": e.code().as_str(), "message": e.to_string(), "details": e.details()}),
+                    ),
                 ),
             };
             let value = if c.group_by.is_none() {
@@ -160,7 +162,13 @@ impl Engine {
         let mut points: Vec<Point> = match m.op.as_str() {
             "ratio" => {
                 let num = self
-                    .grouped(ctx, form, c, and(c.filter.as_ref(), m.numerator.clone()), count.clone())
+                    .grouped(
+                        ctx,
+                        form,
+                        c,
+                        and(c.filter.as_ref(), m.numerator.clone()),
+                        count.clone(),
+                    )
                     .await?;
                 let den = self
                     .grouped(ctx, form, c, and(c.filter.as_ref(), m.denominator.clone()), count)
@@ -184,10 +192,25 @@ impl Engine {
                 let field = m.field.clone().unwrap_or_default();
                 let cond = |op: &str, v: Value| Some(json!({"field": field, "op": op, "value": v}));
                 let all = self
-                    .grouped(ctx, form, c, and(c.filter.as_ref(), Some(json!({"field": field, "op": "not_empty"}))), count.clone())
+                    .grouped(
+                        ctx,
+                        form,
+                        c,
+                        and(
+                            c.filter.as_ref(),
+                            Some(json!({"field": field, "op": "not_empty"})),
+                        ),
+                        count.clone(),
+                    )
                     .await?;
                 let pro = self
-                    .grouped(ctx, form, c, and(c.filter.as_ref(), cond("gte", json!(9))), count.clone())
+                    .grouped(
+                        ctx,
+                        form,
+                        c,
+                        and(c.filter.as_ref(), cond("gte", json!(9))),
+                        count.clone(),
+                    )
                     .await?;
                 let det = self
                     .grouped(ctx, form, c, and(c.filter.as_ref(), cond("lte", json!(6))), count)
