@@ -58,7 +58,9 @@ pub enum RecordError {
     NotDeleted(String),
     /// The record is in a running approval flow: only the flow's steps
     /// change it until the flow ends.
-    #[error("record `{0}` is in an approval flow; it changes only through the flow's steps until the flow ends")]
+    #[error(
+        "record `{0}` is in an approval flow; it changes only through the flow's steps until the flow ends"
+    )]
     InFlow(String),
     /// Starting the form's approval flow failed.
     #[error(transparent)]

@@ -13,7 +13,12 @@ use crate::error::ApiError;
 use crate::extract::auth::Caller;
 
 const NF: ErrorCode = ErrorCode::NotFound;
-const SAVE_ERRORS: &[ErrorCode] = &[NF, ErrorCode::BadRequest, ErrorCode::ValidationFailed, ErrorCode::Forbidden];
+const SAVE_ERRORS: &[ErrorCode] = &[
+    NF,
+    ErrorCode::BadRequest,
+    ErrorCode::ValidationFailed,
+    ErrorCode::Forbidden,
+];
 
 macro_rules! ep {
     ($verb:ident $path:literal, $op:ident, $tag:literal, $summary:literal, $req:expr, $status:literal, $resp:expr, $errors:expr) => {
@@ -116,7 +121,11 @@ pub fn components(m: &mut Map<String, Value>) {
     );
 }
 
-async fn list_dashboards(e: web::Data<Engine>, c: Caller, p: web::Path<AppId>) -> Result<HttpResponse, ApiError> {
+async fn list_dashboards(
+    e: web::Data<Engine>,
+    c: Caller,
+    p: web::Path<AppId>,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(e.list_dashboards(&c, p.into_inner()).await?))
 }
 
@@ -129,7 +138,11 @@ async fn create_dashboard(
     Ok(HttpResponse::Created().json(e.create_dashboard(&c, p.into_inner(), body.into_inner()).await?))
 }
 
-async fn get_dashboard(e: web::Data<Engine>, c: Caller, p: web::Path<DashboardId>) -> Result<HttpResponse, ApiError> {
+async fn get_dashboard(
+    e: web::Data<Engine>,
+    c: Caller,
+    p: web::Path<DashboardId>,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(e.get_dashboard(&c, p.into_inner()).await?))
 }
 
@@ -142,12 +155,20 @@ async fn update_dashboard(
     Ok(HttpResponse::Ok().json(e.update_dashboard(&c, p.into_inner(), body.into_inner()).await?))
 }
 
-async fn delete_dashboard(e: web::Data<Engine>, c: Caller, p: web::Path<DashboardId>) -> Result<HttpResponse, ApiError> {
+async fn delete_dashboard(
+    e: web::Data<Engine>,
+    c: Caller,
+    p: web::Path<DashboardId>,
+) -> Result<HttpResponse, ApiError> {
     e.delete_dashboard(&c, p.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn dashboard_data(e: web::Data<Engine>, c: Caller, p: web::Path<DashboardId>) -> Result<HttpResponse, ApiError> {
+async fn dashboard_data(
+    e: web::Data<Engine>,
+    c: Caller,
+    p: web::Path<DashboardId>,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(e.dashboard_data(&c, p.into_inner()).await?))
 }
 
@@ -177,7 +198,11 @@ async fn update_view(
     Ok(HttpResponse::Ok().json(e.update_view(&c, p.into_inner(), body.into_inner()).await?))
 }
 
-async fn delete_view(e: web::Data<Engine>, c: Caller, p: web::Path<ViewId>) -> Result<HttpResponse, ApiError> {
+async fn delete_view(
+    e: web::Data<Engine>,
+    c: Caller,
+    p: web::Path<ViewId>,
+) -> Result<HttpResponse, ApiError> {
     e.delete_view(&c, p.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -2,7 +2,9 @@
 //! dashboards (`dashboards`: charts over an app's forms, as data).
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::{integer, json_binary, string, string_len, string_len_null, timestamp_with_time_zone};
+use sea_orm_migration::schema::{
+    integer, json_binary, string, string_len, string_len_null, timestamp_with_time_zone,
+};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -96,7 +98,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table(Dashboards::Table).to_owned()).await?;
+        m.drop_table(Table::drop().table(Dashboards::Table).to_owned())
+            .await?;
         m.drop_table(Table::drop().table(Views::Table).to_owned()).await?;
         Ok(())
     }
