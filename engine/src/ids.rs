@@ -96,6 +96,11 @@ id_type!(
 );
 
 id_type!(
+    /// An uploaded spreadsheet and its import runs.
+    ImportId,
+);
+
+id_type!(
     /// A dashboard of an app.
     DashboardId,
     /// A saved view of a form.

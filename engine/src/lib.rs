@@ -9,6 +9,7 @@ pub mod config;
 pub mod ctx;
 pub mod dashboard;
 pub mod error;
+pub mod exchange;
 pub mod ids;
 pub mod jobs;
 pub mod meta;

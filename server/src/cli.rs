@@ -1,5 +1,5 @@
 //! The `formwork` command line: `serve` (the default), `migrate`,
-//! `admin create` and `scheduler run`. `anyhow` is used here and in `main.rs` only.
+//! `admin create`, `scheduler run` and `import`. `anyhow` is used here and in `main.rs` only.
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -38,6 +38,35 @@ pub enum Command {
     /// The rule scheduler.
     #[command(subcommand)]
     Scheduler(SchedulerCommand),
+    /// Import a CSV or XLSX file into a form (all rows or none); prints a
+    /// summary and exits non-zero when any row has an error.
+    Import(ImportArgs),
+}
+
+/// `formwork import ...`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// Tenant slug.
+    #[arg(long)]
+    pub tenant: String,
+    /// Email of the member the import acts as.
+    #[arg(long)]
+    pub email: String,
+    /// Target form id.
+    #[arg(long)]
+    pub form: engine::ids::FormId,
+    /// The CSV (UTF-8) or XLSX file.
+    #[arg(long)]
+    pub file: std::path::PathBuf,
+    /// `insert` (default), `upsert` or `update`.
+    #[arg(long, default_value = "insert")]
+    pub mode: String,
+    /// Key field for upsert and update.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Only validate and report.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `formwork scheduler ...`.
@@ -122,6 +151,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Import(args) => import(&cfg, args).await,
         Command::Admin(AdminCommand::Create {
             tenant,
             email,
@@ -137,6 +167,82 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `formwork import`: the same validation and all-or-nothing write as the
+/// HTTP import, run in this process. The summary goes to stdout.
+async fn import(cfg: &Config, args: ImportArgs) -> anyhow::Result<()> {
+    use engine::exchange::{ImportMode, RunImportInput, XLSX_MIME};
+    let engine = open(cfg).await?;
+    let ctx = engine
+        .member_ctx(&args.tenant, &args.email)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot act as `{}` in `{}`: {e}", args.email, args.tenant))?;
+    let mode = ImportMode::parse(&args.mode)
+        .ok_or_else(|| anyhow::anyhow!("--mode must be insert, upsert or update, not `{}`", args.mode))?;
+    let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let is_xlsx = args
+        .file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
+    let content_type = if is_xlsx { XLSX_MIME } else { "text/csv" };
+    let name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let input = RunImportInput {
+        mapping: None,
+        mode,
+        key: args.key,
+        dry_run: args.dry_run,
+    };
+    let view = engine
+        .import_file(&ctx, args.form, content_type, &name, bytes, input)
+        .await
+        .map_err(|e| {
+            let details: Vec<String> = engine::error::HasCode::details(&e)
+                .iter()
+                .map(|d| format!("{}: {}", d.field, d.message))
+                .collect();
+            anyhow::anyhow!("import refused: {e} {}", details.join("; "))
+        })?;
+    let summary = view.summary.unwrap_or_default();
+    let mut out = format!(
+        "import {} ({}, {} rows): {}{}\ninserted {}, updated {}, unchanged {}, rows with errors {}\n",
+        view.id,
+        view.format.as_str(),
+        view.rows,
+        view.status,
+        if args.dry_run {
+            " (dry run: nothing written)"
+        } else {
+            ""
+        },
+        summary.inserted,
+        summary.updated,
+        summary.unchanged,
+        summary.failed_rows
+    );
+    if let Some(failure) = &view.failure {
+        out.push_str(&format!("{failure}\n"));
+    }
+    for e in &view.errors {
+        out.push_str(&format!(
+            "row {} {}: {}\n",
+            e.row,
+            e.column.as_deref().or(e.field.as_deref()).unwrap_or_default(),
+            e.message
+        ));
+    }
+    if view.error_count > view.errors.len() as u64 {
+        out.push_str(&format!("... {} errors in all\n", view.error_count));
+    }
+    std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes())?;
+    if view.error_count > 0 || view.status == "failed" {
+        anyhow::bail!("the import has errors");
+    }
+    Ok(())
 }
 
 async fn connect(cfg: &Config) -> anyhow::Result<Engine> {

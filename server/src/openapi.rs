@@ -343,6 +343,7 @@ fn schemas() -> Value {
     crate::routes::departments::components(&mut m);
     crate::routes::roles::components(&mut m);
     crate::routes::tokens::components(&mut m);
+    crate::routes::exchange::components(&mut m);
     crate::routes::workflows::components(&mut m);
     crate::routes::dashboards::components(&mut m);
     crate::routes::notifications::components(&mut m);

@@ -9,6 +9,7 @@
 
 mod automation;
 mod bad_input;
+mod exchange;
 mod browser;
 mod harness;
 mod isolation;

@@ -82,6 +82,7 @@ impl Engine {
             Arc::new(crate::workflow::timer::TimerKind::new(self.clone())),
         ];
         all.extend(crate::notify::job_kinds());
+        all.push(Arc::new(crate::exchange::job::ImportKind::new(self.clone())));
         for k in all {
             if let Err(e) = kinds.register(k) {
                 tracing::error!(error = %e, "job kind registered twice");

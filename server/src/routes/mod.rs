@@ -13,6 +13,7 @@ pub mod apps;
 pub mod auth;
 pub mod dashboards;
 pub mod departments;
+pub mod exchange;
 pub mod forms;
 pub mod members;
 pub mod notifications;
@@ -161,6 +162,7 @@ pub fn all() -> Vec<&'static Endpoint> {
         apps::ENDPOINTS,
         forms::ENDPOINTS,
         records::ENDPOINTS,
+        exchange::ENDPOINTS,
         aggregate::ENDPOINTS,
         tags::ENDPOINTS,
         rules::ENDPOINTS,
@@ -186,6 +188,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     apps::configure(cfg);
     forms::configure(cfg);
     records::configure(cfg);
+    exchange::configure(cfg);
     aggregate::configure(cfg);
     tags::configure(cfg);
     rules::configure(cfg);

@@ -9,6 +9,8 @@ pub mod department;
 pub mod form;
 pub mod form_version;
 pub mod idempotency_key;
+pub mod import;
+pub mod import_file;
 pub mod job;
 pub mod job_run;
 pub mod member;

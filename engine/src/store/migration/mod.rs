@@ -10,6 +10,7 @@ mod m20261123_000004_create_notify;
 mod m20261123_000005_create_workflow;
 mod m20261123_000006_create_members;
 mod m20261123_000008_create_views_dashboards;
+mod m20261123_000009_create_imports;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_create_workflow::Migration),
             Box::new(m20261123_000006_create_members::Migration),
             Box::new(m20261123_000008_create_views_dashboards::Migration),
+            Box::new(m20261123_000009_create_imports::Migration),
         ]
     }
 }
