@@ -342,6 +342,7 @@ fn schemas() -> Value {
     crate::routes::members::components(&mut m);
     crate::routes::departments::components(&mut m);
     crate::routes::roles::components(&mut m);
+    crate::routes::permissions::components(&mut m);
     crate::routes::tokens::components(&mut m);
     crate::routes::exchange::components(&mut m);
     crate::routes::workflows::components(&mut m);

@@ -38,6 +38,7 @@ fn body_for(operation_id: &str) -> Option<Value> {
         "create_role" | "update_role" => json!({"name": "b-role"}),
         "create_token" => json!({"name": "b", "scope": "read"}),
         "run_import" => json!({"dry_run": true}),
+        "put_form_permissions" => json!({"entries": [{"subject": {"role": "member"}, "actions": ["view"]}]}),
         "export_records" => json!({"format": "csv"}),
         "create_webhook" | "update_webhook" => json!({"name": "hook", "url": "http://127.0.0.1:9/hook",
                                                       "secret": "b-secret-b-secret-b", "events": ["record.created"]}),
@@ -125,7 +126,9 @@ e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
         .await;
     assert_eq!(flow.status, 201, "{}", flow.text);
     let flow = flow.body["id"].as_str().unwrap().to_owned();
-    let in_flow = srv.create_record(&a, &flow_form, json!({"title": "Secret deal"})).await;
+    let in_flow = srv
+        .create_record(&a, &flow_form, json!({"title": "Secret deal"}))
+        .await;
     assert_eq!(in_flow.status, 201, "{}", in_flow.text);
     let in_flow = in_flow.body["id"].as_str().unwrap().to_owned();
     let task = srv.get("/api/v1/tasks", &a).await;
@@ -171,14 +174,22 @@ e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
         .await;
     assert_eq!(member.status, 201, "{}", member.text);
     let member = member.body["user_id"].as_str().unwrap().to_owned();
-    let dept = srv.post("/api/v1/departments", &a, json!({"name": "Secret dept"})).await;
+    let dept = srv
+        .post("/api/v1/departments", &a, json!({"name": "Secret dept"}))
+        .await;
     assert_eq!(dept.status, 201, "{}", dept.text);
     let dept = dept.body["id"].as_str().unwrap().to_owned();
-    let role = srv.post("/api/v1/roles", &a, json!({"name": "Secret role"})).await;
+    let role = srv
+        .post("/api/v1/roles", &a, json!({"name": "Secret role"}))
+        .await;
     assert_eq!(role.status, 201, "{}", role.text);
     let role = role.body["id"].as_str().unwrap().to_owned();
     let api_token = srv
-        .post("/api/v1/tokens", &a, json!({"name": "Secret token", "scope": "read"}))
+        .post(
+            "/api/v1/tokens",
+            &a,
+            json!({"name": "Secret token", "scope": "read"}),
+        )
         .await;
     assert_eq!(api_token.status, 201, "{}", api_token.text);
     let api_token = api_token.body["id"].as_str().unwrap().to_owned();

@@ -9,12 +9,13 @@
 
 mod automation;
 mod bad_input;
-mod exchange;
 mod browser;
+mod exchange;
 mod harness;
 mod isolation;
 mod lifecycle;
 mod members;
+mod permissions;
 mod walkthrough;
 mod workflow;
 

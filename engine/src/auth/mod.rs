@@ -4,6 +4,7 @@
 //! only as its SHA-256, so a database leak yields no usable token. Role checks
 //! live in [`policy`], the one place finer permissions will grow.
 
+pub mod access;
 pub mod departments;
 pub mod login;
 pub mod members;
@@ -47,6 +48,15 @@ pub enum AuthError {
         /// What was attempted.
         action: &'static str,
     },
+    /// A form's permissions do not grant the caller this action.
+    #[error("you may not {action} records of this form")]
+    FormForbidden {
+        /// `view`, `create`, `edit`, `delete` or `export`.
+        action: &'static str,
+    },
+    /// The input sets fields the caller may not change (details name them).
+    #[error("you may not change {} field(s) of this form", .0.len())]
+    FieldsForbidden(Vec<FieldError>),
     /// The change would leave the tenant without an active owner.
     #[error("the tenant must keep at least one active owner; make another member owner first")]
     LastOwner,
@@ -103,7 +113,9 @@ impl HasCode for AuthError {
     fn code(&self) -> ErrorCode {
         match self {
             Self::InvalidCredentials | Self::InvalidToken => ErrorCode::Unauthorized,
-            Self::Forbidden { .. } => ErrorCode::Forbidden,
+            Self::Forbidden { .. } | Self::FormForbidden { .. } | Self::FieldsForbidden(_) => {
+                ErrorCode::Forbidden
+            }
             Self::TenantExists(_) | Self::Conflict(_) => ErrorCode::Conflict,
             Self::InsufficientScope { .. } => ErrorCode::InsufficientScope,
             Self::LastOwner => ErrorCode::LastOwner,
@@ -117,7 +129,7 @@ impl HasCode for AuthError {
 
     fn details(&self) -> Vec<FieldError> {
         match self {
-            Self::Invalid(d) => d.clone(),
+            Self::Invalid(d) | Self::FieldsForbidden(d) => d.clone(),
             _ => Vec::new(),
         }
     }

@@ -127,3 +127,87 @@ pub async fn is_active_member(db: &Db, tenant: TenantId, user: UserId) -> Result
         .await?;
     Ok(found.is_some())
 }
+
+/// What per-form permissions need to know of a member: their custom role
+/// and department.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    /// The custom role's name, when they hold one.
+    pub custom_role: Option<String>,
+    /// Their department.
+    pub department: Option<DepartmentId>,
+}
+
+/// The custom role and department of `user` in `tenant` (empty when they
+/// are not a member).
+///
+/// # Errors
+/// `internal` on storage failure.
+pub async fn profile(db: &Db, tenant: TenantId, user: UserId) -> Result<Profile, AuthError> {
+    let conn = db.conn();
+    let Some(me) = member::Entity::find_by_id((tenant.to_string(), user.to_string()))
+        .one(conn)
+        .await?
+    else {
+        return Ok(Profile::default());
+    };
+    let custom_role = match me.role_id {
+        Some(id) => role::Entity::find()
+            .filter(role::Column::TenantId.eq(tenant.to_string()))
+            .filter(role::Column::Id.eq(id))
+            .one(conn)
+            .await?
+            .map(|r| r.name),
+        None => None,
+    };
+    let department = me.department_id.as_deref().map(parse_id).transpose()?;
+    Ok(Profile {
+        custom_role,
+        department,
+    })
+}
+
+/// Every department of the tenant with its parent (trees are small; one query).
+///
+/// # Errors
+/// `internal` on storage failure.
+pub async fn department_parents(
+    db: &Db,
+    tenant: TenantId,
+) -> Result<Vec<(DepartmentId, Option<DepartmentId>)>, AuthError> {
+    let rows: Vec<(String, Option<String>)> = department::Entity::find()
+        .select_only()
+        .column(department::Column::Id)
+        .column(department::Column::ParentId)
+        .filter(department::Column::TenantId.eq(tenant.to_string()))
+        .into_tuple()
+        .all(db.conn())
+        .await?;
+    rows.into_iter()
+        .map(|(id, parent)| Ok((parse_id(&id)?, parent.as_deref().map(parse_id).transpose()?)))
+        .collect()
+}
+
+/// The members (any status) assigned to one of `departments`, by user id.
+///
+/// # Errors
+/// `internal` on storage failure.
+pub async fn members_in_departments(
+    db: &Db,
+    tenant: TenantId,
+    departments: &[DepartmentId],
+) -> Result<Vec<UserId>, AuthError> {
+    if departments.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = member::Entity::find()
+        .select_only()
+        .column(member::Column::UserId)
+        .filter(member::Column::TenantId.eq(tenant.to_string()))
+        .filter(member::Column::DepartmentId.is_in(departments.iter().map(ToString::to_string)))
+        .order_by_asc(member::Column::UserId)
+        .into_tuple()
+        .all(db.conn())
+        .await?;
+    ids.iter().map(|s| parse_id(s).map_err(AuthError::from)).collect()
+}

@@ -129,11 +129,15 @@ impl Engine {
         metric: Value,
     ) -> Result<BTreeMap<String, (Value, Value)>, DashboardError> {
         let mut body = json!({ "metrics": [metric] });
-        if let Some(f) = filter {
-            body["filter"] = f;
+        if let Some(f) = filter
+            && let Some(o) = body.as_object_mut()
+        {
+            o.insert("filter".to_owned(), f);
         }
-        if let Some(g) = &c.group_by {
-            body["group_by"] = json!([g]);
+        if let Some(g) = &c.group_by
+            && let Some(o) = body.as_object_mut()
+        {
+            o.insert("group_by".to_owned(), json!([g]));
         }
         let req = AggregateRequest::from_json(&body)?;
         let result = self.aggregate_records(ctx, form, req).await?;
@@ -234,8 +238,10 @@ impl Engine {
             }
             op => {
                 let mut metric = json!({"op": op, "as": "value"});
-                if let Some(f) = &m.field {
-                    metric["field"] = json!(f);
+                if let Some(f) = &m.field
+                    && let Some(o) = metric.as_object_mut()
+                {
+                    o.insert("field".to_owned(), json!(f));
                 }
                 self.grouped(ctx, form, c, c.filter.clone(), metric)
                     .await?

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::ExchangeError;
 use super::read::Format;
 use crate::Engine;
+use crate::auth::access::FormAction;
 use crate::auth::policy::{Action, require};
 use crate::ctx::Ctx;
 use crate::error::FieldError;
@@ -204,18 +205,33 @@ impl Engine {
     ) -> Result<Exported, ExchangeError> {
         require(ctx, Action::ReadData)?;
         let form = self.load_form(ctx, form_id).await?;
+        let access = self.form_access(ctx, &form).await?;
+        access.require(FormAction::View)?;
+        access.require(FormAction::Export)?;
+        // Hidden fields are neither columns nor usable in the filter or sort.
+        let form = Arc::new(LoadedForm {
+            def: access.visible_def(&form.def).into_owned(),
+            ..(*form).clone()
+        });
         let fields = self.export_fields(&form, req.fields.as_deref())?;
         let mut query = json!({ "limit": PAGE });
-        if let Some(f) = req.filter {
-            query["filter"] = f;
+        if let Some(f) = req.filter
+            && let Some(o) = query.as_object_mut()
+        {
+            o.insert("filter".to_owned(), f);
         }
-        if let Some(s) = req.sort {
-            query["sort"] = s;
+        if let Some(s) = req.sort
+            && let Some(o) = query.as_object_mut()
+        {
+            o.insert("sort".to_owned(), s);
         }
-        if let Some(q) = req.q {
-            query["q"] = Value::String(q);
+        if let Some(q) = req.q
+            && let Some(o) = query.as_object_mut()
+        {
+            o.insert("q".to_owned(), Value::String(q));
         }
-        let request = QueryRequest::from_json(&query)?;
+        let mut request = QueryRequest::from_json(&query)?;
+        request.reach = access.reach(FormAction::Export);
         let headers = headers_of(&fields);
         let file_name = format!("{}.{}", form.def.name, req.format.as_str());
         let mut pages = CsvPages {

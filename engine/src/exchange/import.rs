@@ -17,6 +17,7 @@ use super::{
     RunImportInput,
 };
 use crate::Engine;
+use crate::auth::access::FormAction;
 use crate::auth::policy::{Action, require};
 use crate::ctx::Ctx;
 use crate::error::FieldError;
@@ -66,6 +67,10 @@ impl Engine {
     ) -> Result<ImportView, ExchangeError> {
         require(ctx, Action::WriteData)?;
         let form = self.load_form(ctx, form_id).await?;
+        let access = self.form_access(ctx, &form).await?;
+        if !access.allows(FormAction::Edit) {
+            access.require(FormAction::Create)?;
+        }
         if bytes.len() > MAX_FILE_BYTES {
             return Err(ExchangeError::TooLarge(format!(
                 "the file is {} bytes, over the limit of {MAX_FILE_BYTES} bytes",
@@ -186,7 +191,7 @@ impl Engine {
                 ])
                 .map_err(io)?;
             }
-            w.flush().map_err(|e| corrupt(e))?;
+            w.flush().map_err(corrupt)?;
         }
         Ok(out)
     }
@@ -214,6 +219,7 @@ impl Engine {
             return Err(ExchangeError::Busy(id.to_string()));
         }
         let (mapping, settings) = self.settings(&form, &row, &input)?;
+        self.check_import_access(ctx, &form, &settings).await?;
         let mapping_json = serde_json::to_value(&mapping).map_err(corrupt)?;
         if input.dry_run {
             self.update_import(ctx, id, |m| {
@@ -298,6 +304,7 @@ impl Engine {
         let form = self.load_form(ctx, form_id).await?;
         let row = self.import_row(ctx, form_id, uploaded.id).await?;
         let (mapping, settings) = self.settings(&form, &row, &input)?;
+        self.check_import_access(ctx, &form, &settings).await?;
         let mapping_json = serde_json::to_value(&mapping).map_err(corrupt)?;
         self.update_import(ctx, uploaded.id, |m| {
             m.mapping = Set(mapping_json.clone());
@@ -323,6 +330,31 @@ impl Engine {
                 JobStatus::Dead | JobStatus::Cancelled | JobStatus::Skipped
             )
         })
+    }
+
+    /// Refuses a run the form's permissions do not allow: inserts need
+    /// `create`, updates `edit` (upserts both), and no column may be mapped
+    /// to a field hidden from the caller or read-only for them.
+    pub(crate) async fn check_import_access(
+        &self,
+        ctx: &Ctx,
+        form: &LoadedForm,
+        settings: &Settings,
+    ) -> Result<(), ExchangeError> {
+        let access = self.form_access(ctx, form).await?;
+        if matches!(settings.mode, ImportMode::Insert | ImportMode::Upsert) {
+            access.require(FormAction::Create)?;
+        }
+        if matches!(settings.mode, ImportMode::Update | ImportMode::Upsert) {
+            access.require(FormAction::Edit)?;
+        }
+        let targets: serde_json::Map<String, Value> = settings
+            .pairs
+            .iter()
+            .map(|(_, key)| (key.clone(), Value::Null))
+            .collect();
+        access.check_write(&targets)?;
+        Ok(())
     }
 
     /// Checks a run's mapping, mode and key against the file and the form.

@@ -27,6 +27,9 @@ pub struct ColumnMapping {
 }
 
 /// Lower-case without spaces, `_` and `-`.
+/// A header-to-field match test of one guessing pass.
+type Matcher = dyn Fn(&FieldDef, &str) -> bool;
+
 fn norm(s: &str) -> String {
     s.chars()
         .filter(|c| !c.is_whitespace() && !matches!(c, '_' | '-'))
@@ -83,7 +86,7 @@ pub fn guess(types: &FieldTypes, def: &FormDef, headers: &[String]) -> Vec<Colum
         .collect();
     // Three passes, strongest first, so a weak match never steals a field
     // a later column names exactly.
-    let passes: [&dyn Fn(&FieldDef, &str) -> bool; 3] = [
+    let passes: [&Matcher; 3] = [
         &|f, h| norm(&f.key) == norm(h),
         &|f, h| norm(&f.label) == norm(h),
         &|f, h| {

@@ -364,6 +364,11 @@ impl Engine {
     ) -> Result<Vec<record::Model>, ExchangeError> {
         let mut out = Vec::new();
         let mut cursor = None;
+        // Updates reach only the records the caller may edit.
+        let reach = self
+            .form_access(ctx, form)
+            .await?
+            .reach(crate::auth::access::FormAction::Edit);
         loop {
             let request = QueryRequest {
                 filter: Some(Filter::from_json(
@@ -377,6 +382,7 @@ impl Engine {
                 }],
                 limit: Some(1000),
                 cursor,
+                reach: reach.clone(),
                 ..QueryRequest::default()
             };
             let page = list_records(

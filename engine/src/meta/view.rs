@@ -72,12 +72,16 @@ fn saved(row: &view::Model) -> Result<SavedView, MetaError> {
 fn query_of(def: &Value) -> Value {
     let mut q = json!({});
     for k in ["filter", "sort", "q"] {
-        if let Some(v) = def.get(k) {
-            q[k] = v.clone();
+        if let Some(v) = def.get(k)
+            && let Some(o) = q.as_object_mut()
+        {
+            o.insert(k.to_owned(), v.clone());
         }
     }
-    if let Some(n) = def.get("page_size") {
-        q["limit"] = n.clone();
+    if let Some(n) = def.get("page_size")
+        && let Some(o) = q.as_object_mut()
+    {
+        o.insert("limit".to_owned(), n.clone());
     }
     q
 }
@@ -106,11 +110,13 @@ impl Engine {
             }
         }
         let mut probe = query_of(raw);
-        probe["limit"] = json!(1);
+        if let Some(o) = probe.as_object_mut() {
+            o.insert("limit".to_owned(), json!(1));
+        }
         match QueryRequest::from_json(&probe) {
             Ok(req) => {
                 if let Err(e) = self.query_records(ctx, form_id, req, false).await {
-                    errs.extend(crate::error::HasCode::details(&e).into_iter());
+                    errs.extend(crate::error::HasCode::details(&e));
                     if errs.is_empty() {
                         errs.push(FieldError::new("filter", e.to_string()));
                     }

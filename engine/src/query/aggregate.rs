@@ -233,6 +233,9 @@ pub fn plan_aggregate(
         now,
     };
     let mut cond = scope_condition(tenant, form, RecordScope::Live);
+    if let Some(reach) = &req.reach {
+        cond = cond.add(reach.condition(backend));
+    }
     if let Some(filter) = &req.filter {
         cond = cond.add(compiler.filter(filter)?);
     }

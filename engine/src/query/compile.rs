@@ -255,41 +255,7 @@ impl Compiler<'_> {
         let Source::Data { key } = &f.source else {
             return Expr::cust("1 = 0");
         };
-        match self.backend {
-            Backend::Sqlite => {
-                let each = Alias::new("je");
-                let path = Expr::Constant(Value::from(format!("$.{key}")));
-                let value_col = Expr::col((each.clone(), Alias::new("value")));
-                let cond = if let [only] = values.as_slice() {
-                    value_col.eq(only.clone())
-                } else {
-                    value_col.is_in(values)
-                };
-                let sub = Query::select()
-                    .expr(Expr::Constant(Value::from(1)))
-                    .from_function(
-                        Func::cust(Alias::new("json_each"))
-                            .arg(column(record::Column::Data))
-                            .arg(path),
-                        each,
-                    )
-                    .and_where(cond)
-                    .to_owned();
-                Expr::exists(sub)
-            }
-            Backend::Postgres => {
-                let mut tests = values.into_iter().map(|v| {
-                    json_value(key).binary(
-                        BinOper::Custom("@>"),
-                        Func::cust(Alias::new("jsonb_build_array")).arg(Expr::val(v)),
-                    )
-                });
-                let Some(first) = tests.next() else {
-                    return Expr::cust("1 = 0");
-                };
-                tests.fold(first, ExprTrait::or)
-            }
-        }
+        array_has_any(self.backend, key, values)
     }
 
     /// Case-insensitive `LIKE` with `\` as the escape character.
@@ -388,6 +354,46 @@ pub fn escape_like(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// The array stored under data key `key` holds any of `values` (`key` must
+/// be a checked field key: it is inlined into the JSON path).
+pub(crate) fn array_has_any(backend: Backend, key: &str, values: Vec<Value>) -> Expr {
+    match backend {
+        Backend::Sqlite => {
+            let each = Alias::new("je");
+            let path = Expr::Constant(Value::from(format!("$.{key}")));
+            let value_col = Expr::col((each.clone(), Alias::new("value")));
+            let cond = if let [only] = values.as_slice() {
+                value_col.eq(only.clone())
+            } else {
+                value_col.is_in(values)
+            };
+            let sub = Query::select()
+                .expr(Expr::Constant(Value::from(1)))
+                .from_function(
+                    Func::cust(Alias::new("json_each"))
+                        .arg(column(record::Column::Data))
+                        .arg(path),
+                    each,
+                )
+                .and_where(cond)
+                .to_owned();
+            Expr::exists(sub)
+        }
+        Backend::Postgres => {
+            let mut tests = values.into_iter().map(|v| {
+                json_value(key).binary(
+                    BinOper::Custom("@>"),
+                    Func::cust(Alias::new("jsonb_build_array")).arg(Expr::val(v)),
+                )
+            });
+            let Some(first) = tests.next() else {
+                return Expr::cust("1 = 0");
+            };
+            tests.fold(first, ExprTrait::or)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,10 @@
 //! - [`compile`] turns filters and search into a `Condition`;
 //! - [`sort`] builds the order and keyset cursors;
 //! - [`run`] has [`list_records`];
-//! - [`aggregate`] has [`aggregate_records`].
+//! - [`aggregate`] has [`aggregate_records`];
+//! - [`access`] narrows every statement to the records a member may reach.
 
+pub mod access;
 pub mod aggregate;
 pub mod compile;
 pub mod due;

@@ -59,6 +59,10 @@ pub struct QueryRequest {
     /// batched query per field per page, never one per row).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expand: Vec<String>,
+    /// Set by the engine from the form's permissions, never by callers:
+    /// only these records are listed and counted.
+    #[serde(skip)]
+    pub reach: Option<super::access::Reach>,
 }
 
 /// Parses a request object, keeping the filter's JSON paths in errors
@@ -410,6 +414,10 @@ pub struct AggregateRequest {
     pub group_by: Vec<GroupBy>,
     /// At most [`MAX_METRICS`]; at least one.
     pub metrics: Vec<Metric>,
+    /// Set by the engine from the form's permissions, never by callers:
+    /// only these records are aggregated.
+    #[serde(skip)]
+    pub reach: Option<super::access::Reach>,
 }
 
 /// One group-by field.

@@ -105,6 +105,9 @@ pub fn plan_list(
         now,
     };
     let mut cond = scope_condition(tenant, form, scope);
+    if let Some(reach) = &req.reach {
+        cond = cond.add(reach.condition(db_backend));
+    }
     if let Some(filter) = &req.filter {
         cond = cond.add(compiler.filter(filter)?);
     }

@@ -9,6 +9,8 @@ use sha2::{Digest, Sha256};
 use super::prepare::WriteKind;
 use super::{RecordError, RecordInput, RecordView};
 use crate::Engine;
+use crate::auth::AuthError;
+use crate::auth::access::FormAction;
 use crate::auth::policy::{Action, require};
 use crate::ctx::{Cause, Ctx};
 use crate::error::FieldError;
@@ -39,7 +41,9 @@ impl Engine {
         idempotency_key: Option<String>,
     ) -> Result<RecordView, RecordError> {
         require(ctx, Action::WriteData)?;
-        let form = self.load_form(ctx, form_id).await?;
+        let (form, access) = self.form_with_access(ctx, form_id, FormAction::Create).await?;
+        access.check_write(&input.data)?;
+        let visible = access.visible_def(&form.def);
         let idem = match idempotency_key {
             Some(key) => {
                 if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
@@ -68,7 +72,7 @@ impl Engine {
         let flow = self.flow_for_create(ctx, form_id, &data).await?;
         if idem.is_none() && flow.is_none() {
             let row = self.insert_grouped(ctx, form.clone(), data).await?;
-            return super::view(&form.def, &row, Vec::new());
+            return super::view(&visible, &row, Vec::new());
         }
         let db = self.db();
         let _w = db.write_lock().await;
@@ -77,7 +81,7 @@ impl Engine {
         if let Some(flow) = &flow {
             self.start_flow_in(&tx, ctx, &form, &row, flow).await?;
         }
-        let view = super::view(&form.def, &row, Vec::new())?;
+        let view = super::view(&visible, &row, Vec::new())?;
         if let Some((key, hash)) = idem {
             let stored = idempotency_key::ActiveModel {
                 tenant_id: Set(ctx.tenant.to_string()),
@@ -144,7 +148,22 @@ impl Engine {
                 limit,
             });
         }
-        let form = self.load_form(ctx, form_id).await?;
+        let (form, access) = self.form_with_access(ctx, form_id, FormAction::Create).await?;
+        let forbidden: Vec<FieldError> = inputs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, input)| match access.check_write(&input.data) {
+                Err(AuthError::FieldsForbidden(errs)) => Some(
+                    errs.into_iter()
+                        .map(move |e| FieldError::new(format!("{i}/{}", e.field), e.message)),
+                ),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        if !forbidden.is_empty() {
+            return Err(AuthError::FieldsForbidden(forbidden).into());
+        }
         let mut prepared = Vec::with_capacity(inputs.len());
         let mut details = Vec::new();
         let mut bad_items = 0;
@@ -220,8 +239,9 @@ impl Engine {
         }
         tx.commit().await?;
         db.optimize().await?;
+        let visible = access.visible_def(&form.def);
         rows.iter()
-            .map(|row| super::view(&form.def, row, Vec::new()))
+            .map(|row| super::view(&visible, row, Vec::new()))
             .collect()
     }
 

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::{RecordError, RecordView};
 use crate::Engine;
+use crate::auth::access::FormAction;
 use crate::auth::policy::{Action, require};
 use crate::ctx::Ctx;
 use crate::ids::{FormId, RecordId};
@@ -24,8 +25,10 @@ impl Engine {
         expected_version: Option<i32>,
     ) -> Result<(), RecordError> {
         require(ctx, Action::WriteData)?;
-        self.load_form(ctx, form_id).await?;
-        let row = self.record_row(ctx, form_id, id, false).await?;
+        let (_, access) = self.form_with_access(ctx, form_id, FormAction::Delete).await?;
+        let row = self
+            .reachable_row(ctx, &access, FormAction::Delete, form_id, id, false)
+            .await?;
         self.ensure_not_in_flow(ctx, id).await?;
         if let Some(expected) = expected_version
             && expected != row.version
@@ -50,15 +53,21 @@ impl Engine {
         id: RecordId,
     ) -> Result<RecordView, RecordError> {
         require(ctx, Action::WriteData)?;
-        let form = self.load_form(ctx, form_id).await?;
-        let row = self.record_row(ctx, form_id, id, true).await?;
+        let (form, access) = self.form_with_access(ctx, form_id, FormAction::Delete).await?;
+        let row = self
+            .reachable_row(ctx, &access, FormAction::Delete, form_id, id, true)
+            .await?;
         self.set_deleted(ctx, form_id, &row, false)
             .await
             .map_err(|e| match e {
                 RecordError::Store(crate::store::StoreError::Db(db)) => self.map_unique(&form, db),
                 other => other,
             })?;
-        self.get_record(ctx, form_id, id).await
+        let row = self.record_row(ctx, form_id, id, false).await?;
+        Ok(self
+            .views(ctx, &access.visible_def(&form.def), std::slice::from_ref(&row))
+            .await?
+            .remove(0))
     }
 
     async fn set_deleted(

@@ -96,11 +96,21 @@ impl Engine {
         let Ok(target) = self.load_form(ctx, form).await else {
             return Ok(HashMap::new());
         };
-        let title = title_key(self, &target.def);
-        let rows: Vec<(String, Value)> = record::Entity::find()
+        // Titles follow the target form's permissions: no titles from a form
+        // the caller may not view, none from a hidden title field, and none
+        // of records outside their data scope.
+        let access = self.form_access(ctx, &target).await?;
+        if !access.allows(crate::auth::access::FormAction::View) {
+            return Ok(HashMap::new());
+        }
+        let reach = access.reach(crate::auth::access::FormAction::View);
+        let visible = access.visible_def(&target.def);
+        let title = title_key(self, &visible);
+        let rows: Vec<(String, Value, String)> = record::Entity::find()
             .select_only()
             .column(record::Column::Id)
             .column(record::Column::Data)
+            .column(record::Column::CreatedBy)
             .filter(record::Column::TenantId.eq(ctx.tenant.to_string()))
             .filter(record::Column::FormId.eq(form.to_string()))
             .filter(record::Column::Id.is_in(ids))
@@ -110,7 +120,8 @@ impl Engine {
             .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, data)| {
+            .filter(|(_, data, created_by)| reach.as_ref().is_none_or(|r| r.covers(created_by, data)))
+            .map(|(id, data, _)| {
                 let text = title.as_ref().and_then(|k| {
                     let f = target.def.field(k)?;
                     let v = data.get(k).filter(|v| !v.is_null())?;

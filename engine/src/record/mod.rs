@@ -26,8 +26,10 @@ use serde_json::{Map, Value};
 pub use error::RecordError;
 
 use crate::Engine;
+use crate::auth::access::{FormAccess, FormAction};
 use crate::ctx::Ctx;
 use crate::ids::{FormId, RecordId, UserId};
+use crate::meta::form::LoadedForm;
 use crate::meta::model::FormDef;
 use crate::store::entity::{record, record_tag, tag};
 use crate::store::parse_id;
@@ -130,6 +132,39 @@ pub fn view(def: &FormDef, row: &record::Model, tags: Vec<String>) -> Result<Rec
 }
 
 impl Engine {
+    /// The form and what the caller may do with its records; refuses
+    /// `action` when the form's permissions do not grant it.
+    pub(crate) async fn form_with_access(
+        &self,
+        ctx: &Ctx,
+        form_id: FormId,
+        action: FormAction,
+    ) -> Result<(std::sync::Arc<LoadedForm>, FormAccess), RecordError> {
+        let form = self.load_form(ctx, form_id).await?;
+        let access = self.form_access(ctx, &form).await?;
+        access.require(action)?;
+        Ok((form, access))
+    }
+
+    /// A record that `action` reaches for the caller; a record outside their
+    /// data scope answers `not_found`, like one that does not exist.
+    pub(crate) async fn reachable_row(
+        &self,
+        ctx: &Ctx,
+        access: &FormAccess,
+        action: FormAction,
+        form_id: FormId,
+        id: RecordId,
+        deleted: bool,
+    ) -> Result<record::Model, RecordError> {
+        let row = self.record_row(ctx, form_id, id, deleted).await?;
+        if access.covers(action, &row) {
+            Ok(row)
+        } else {
+            Err(RecordError::NotFound(id.to_string()))
+        }
+    }
+
     /// Tag names of many records in one query.
     pub(crate) async fn tag_names<C: sea_orm::ConnectionTrait>(
         &self,

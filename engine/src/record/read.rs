@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::{HistoryView, PageView, RecordError, RecordView};
 use crate::Engine;
+use crate::auth::access::FormAction;
 use crate::auth::policy::{Action, require};
 use crate::ctx::Ctx;
 use crate::ids::{FormId, RecordId};
@@ -26,10 +27,12 @@ impl Engine {
         id: RecordId,
     ) -> Result<RecordView, RecordError> {
         require(ctx, Action::ReadData)?;
-        let form = self.load_form(ctx, form_id).await?;
-        let row = self.record_row(ctx, form_id, id, false).await?;
+        let (form, access) = self.form_with_access(ctx, form_id, FormAction::View).await?;
+        let row = self
+            .reachable_row(ctx, &access, FormAction::View, form_id, id, false)
+            .await?;
         Ok(self
-            .views(ctx, &form.def, std::slice::from_ref(&row))
+            .views(ctx, &access.visible_def(&form.def), std::slice::from_ref(&row))
             .await?
             .remove(0))
     }
@@ -45,10 +48,11 @@ impl Engine {
         id: RecordId,
     ) -> Result<Vec<HistoryView>, RecordError> {
         require(ctx, Action::ReadData)?;
-        self.load_form(ctx, form_id).await?;
-        let row = match self.record_row(ctx, form_id, id, false).await {
+        let (_, access) = self.form_with_access(ctx, form_id, FormAction::View).await?;
+        let view = FormAction::View;
+        let row = match self.reachable_row(ctx, &access, view, form_id, id, false).await {
             Ok(row) => row,
-            Err(_) => self.record_row(ctx, form_id, id, true).await?,
+            Err(_) => self.reachable_row(ctx, &access, view, form_id, id, true).await?,
         };
         let mut views = record_history::Entity::find()
             .filter(record_history::Column::TenantId.eq(ctx.tenant.to_string()))
@@ -69,6 +73,9 @@ impl Engine {
             })
             .collect::<Result<Vec<_>, RecordError>>()?;
         fill_created_values(&mut views, &row.data);
+        for v in &mut views {
+            access.strip_changes(&mut v.changes);
+        }
         Ok(views)
     }
 
@@ -80,11 +87,13 @@ impl Engine {
         &self,
         ctx: &Ctx,
         form_id: FormId,
-        req: QueryRequest,
+        mut req: QueryRequest,
         deleted: bool,
     ) -> Result<PageView, RecordError> {
         require(ctx, Action::ReadData)?;
-        let form = self.load_form(ctx, form_id).await?;
+        let (form, access) = self.form_with_access(ctx, form_id, FormAction::View).await?;
+        let def = access.visible_def(&form.def);
+        req.reach = access.reach(FormAction::View);
         let scope = if deleted {
             RecordScope::Deleted
         } else {
@@ -95,17 +104,15 @@ impl Engine {
             ctx.tenant,
             form_id,
             self.field_types(),
-            &form.def,
+            &def,
             &req,
             scope,
             ctx.now,
         )
         .await?;
-        let mut records = self.views(ctx, &form.def, &page.rows).await?;
+        let mut records = self.views(ctx, &def, &page.rows).await?;
         if !req.expand.is_empty() {
-            let mut expanded = self
-                .expand_relations(ctx, &form.def, &page.rows, &req.expand)
-                .await?;
+            let mut expanded = self.expand_relations(ctx, &def, &page.rows, &req.expand).await?;
             for r in &mut records {
                 r.expanded = expanded.remove(&r.id.to_string());
             }
@@ -125,16 +132,17 @@ impl Engine {
         &self,
         ctx: &Ctx,
         form_id: FormId,
-        req: AggregateRequest,
+        mut req: AggregateRequest,
     ) -> Result<AggregateResult, RecordError> {
         require(ctx, Action::ReadData)?;
-        let form = self.load_form(ctx, form_id).await?;
+        let (form, access) = self.form_with_access(ctx, form_id, FormAction::View).await?;
+        req.reach = access.reach(FormAction::View);
         Ok(aggregate_records(
             self.db(),
             ctx.tenant,
             form_id,
             self.field_types(),
-            &form.def,
+            &access.visible_def(&form.def),
             &req,
             ctx.now,
         )

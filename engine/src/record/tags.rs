@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::{RecordError, RecordView};
 use crate::Engine;
+use crate::auth::access::FormAction;
 use crate::auth::policy::{Action, require};
 use crate::ctx::Ctx;
 use crate::ids::{FormId, RecordId};
@@ -48,8 +49,10 @@ impl Engine {
         attach: bool,
     ) -> Result<RecordView, RecordError> {
         require(ctx, Action::WriteData)?;
-        self.load_form(ctx, form_id).await?;
-        let row = self.record_row(ctx, form_id, id, false).await?;
+        let (form, access) = self.form_with_access(ctx, form_id, FormAction::Edit).await?;
+        let row = self
+            .reachable_row(ctx, &access, FormAction::Edit, form_id, id, false)
+            .await?;
         let tag = self.find_tag(ctx, tag).await?;
         let existing = record_tag::Entity::find_by_id((row.id.clone(), tag.id.clone()))
             .one(self.db().conn())
@@ -61,7 +64,11 @@ impl Engine {
             self.set_tag_in(&tx, ctx, form_id, &row, &tag, attach).await?;
             tx.commit().await?;
         }
-        self.get_record(ctx, form_id, id).await
+        let row = self.record_row(ctx, form_id, id, false).await?;
+        Ok(self
+            .views(ctx, &access.visible_def(&form.def), std::slice::from_ref(&row))
+            .await?
+            .remove(0))
     }
 
     /// Attaches or detaches `tag` on `row` through `conn` (the caller's

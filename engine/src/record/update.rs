@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use super::prepare::WriteKind;
 use super::{RecordError, RecordView};
 use crate::Engine;
+use crate::auth::access::FormAction;
 use crate::auth::policy::{Action, require};
 use crate::ctx::Ctx;
 use crate::ids::{FormId, RecordId};
@@ -31,8 +32,12 @@ impl Engine {
         expected_version: Option<i32>,
     ) -> Result<RecordView, RecordError> {
         require(ctx, Action::WriteData)?;
-        let form = self.load_form(ctx, form_id).await?;
-        let row = self.record_row(ctx, form_id, id, false).await?;
+        let (form, access) = self.form_with_access(ctx, form_id, FormAction::Edit).await?;
+        let row = self
+            .reachable_row(ctx, &access, FormAction::Edit, form_id, id, false)
+            .await?;
+        access.check_write(&patch)?;
+        let visible = access.visible_def(&form.def);
         self.ensure_not_in_flow(ctx, id).await?;
         if let Some(expected) = expected_version
             && expected != row.version
@@ -59,10 +64,10 @@ impl Engine {
             let tags = self
                 .tag_names(self.db().conn(), ctx, std::slice::from_ref(&row.id))
                 .await?;
-            return super::view(&form.def, &row, tags.get(&row.id).cloned().unwrap_or_default());
+            return super::view(&visible, &row, tags.get(&row.id).cloned().unwrap_or_default());
         };
         tx.commit().await?;
-        super::view(&form.def, &updated, tags)
+        super::view(&visible, &updated, tags)
     }
 
     /// Writes validated `data` over `row` on `conn` (the caller's

@@ -12,6 +12,7 @@ use super::run::actions_for;
 use super::state::{CC, DONE, State, TODO, TRANSFERRED};
 use super::{CurrentStep, HistoryEntry, InstanceView, TaskDetail, TaskList, TaskView, WorkflowError};
 use crate::Engine;
+use crate::auth::access::FormAction;
 use crate::auth::policy::{Action, require};
 use crate::ctx::Ctx;
 use crate::ids::{AppId, FormId, RecordId, TaskId};
@@ -156,12 +157,21 @@ impl Engine {
         let form_id: FormId = parse_id(&inst.form_id)?;
         let record_id: RecordId = parse_id(&inst.record_id)?;
         let form = self.load_form(ctx, form_id).await?;
-        let record = self.get_record(ctx, form_id, record_id).await?;
+        // The task itself lets its holder see the record, whatever their data
+        // scope; a field hidden from them by the form's permissions stays
+        // hidden here too, as does one the step hides.
+        let access = self.form_access(ctx, &form).await?;
+        let row = self.record_row(ctx, form_id, record_id, false).await?;
+        let record = crate::record::view(&form.def, &row, Vec::new())?;
         let node = flow.node(&task.node_id);
         let mut fields = Map::new();
         let mut data = Map::new();
         for f in &form.def.fields {
-            let perm = node.map_or(Perm::Read, |n| n.perm(&f.key));
+            let perm = if access.is_hidden(&f.key) {
+                Perm::Hidden
+            } else {
+                node.map_or(Perm::Read, |n| n.perm(&f.key))
+            };
             fields.insert(f.key.clone(), serde_json::to_value(perm).unwrap_or(Value::Null));
             if perm != Perm::Hidden
                 && let Some(v) = record.data.get(&f.key)
@@ -203,7 +213,8 @@ impl Engine {
         record_id: RecordId,
     ) -> Result<InstanceView, WorkflowError> {
         require(ctx, Action::ReadData)?;
-        self.load_form(ctx, form_id).await?;
+        let form = self.load_form(ctx, form_id).await?;
+        let access = self.form_access(ctx, &form).await?;
         let inst = workflow_instance::Entity::find()
             .filter(workflow_instance::Column::TenantId.eq(ctx.tenant.to_string()))
             .filter(workflow_instance::Column::FormId.eq(form_id.to_string()))
@@ -222,6 +233,19 @@ impl Engine {
             .order_by_asc(workflow_task::Column::Id)
             .all(self.db().conn())
             .await?;
+        // Those who may view the record see its flow, and so do the flow's
+        // initiator and every assignee; to anyone else it does not exist.
+        let me = ctx.actor.to_string();
+        let is_participant = inst.initiator == me || tasks.iter().any(|t| t.assignee == me);
+        if !is_participant {
+            let row = self
+                .record_row(ctx, form_id, record_id, false)
+                .await
+                .map_err(|_| WorkflowError::not_found("instance", record_id))?;
+            if !access.allows(FormAction::View) || !access.covers(FormAction::View, &row) {
+                return Err(WorkflowError::not_found("instance", record_id));
+            }
+        }
         let current = state
             .active
             .iter()
@@ -257,7 +281,13 @@ impl Engine {
                     node: e.node_id,
                     task_id: e.task_id.as_deref().map(parse_id).transpose()?,
                     comment: e.comment,
-                    detail: e.detail,
+                    detail: {
+                        let mut detail = e.detail;
+                        if let Some(changes) = detail.as_mut().and_then(|d| d.get_mut("changes")) {
+                            access.strip_changes(changes);
+                        }
+                        detail
+                    },
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

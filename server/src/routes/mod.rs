@@ -17,6 +17,7 @@ pub mod exchange;
 pub mod forms;
 pub mod members;
 pub mod notifications;
+pub mod permissions;
 pub mod records;
 pub mod roles;
 pub mod rules;
@@ -162,6 +163,7 @@ pub fn all() -> Vec<&'static Endpoint> {
         apps::ENDPOINTS,
         forms::ENDPOINTS,
         records::ENDPOINTS,
+        permissions::ENDPOINTS,
         exchange::ENDPOINTS,
         aggregate::ENDPOINTS,
         tags::ENDPOINTS,
@@ -188,6 +190,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     apps::configure(cfg);
     forms::configure(cfg);
     records::configure(cfg);
+    permissions::configure(cfg);
     exchange::configure(cfg);
     aggregate::configure(cfg);
     tags::configure(cfg);

@@ -42,6 +42,7 @@ impl Engine {
             created_at: Set(ctx.now),
             updated_at: Set(ctx.now),
             deleted_at: Set(None),
+            permissions: Set(None),
         }
         .insert(&tx)
         .await?;

@@ -74,6 +74,8 @@ pub struct LoadedForm {
     pub version: i32,
     /// Current definition.
     pub def: FormDef,
+    /// Per-form permissions; `None`: open to every member.
+    pub permissions: Option<crate::auth::access::FormPermissions>,
     /// The stored row.
     pub row: form::Model,
 }
@@ -82,7 +84,14 @@ impl LoadedForm {
     fn from_row(row: form::Model) -> Result<Self, MetaError> {
         let def: FormDef = serde_json::from_value(row.definition.clone())
             .map_err(|e| StoreError::Corrupt(format!("form definition: {e}")))?;
+        let permissions = row
+            .permissions
+            .clone()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("form permissions: {e}")))?;
         Ok(Self {
+            permissions,
             id: parse_id(&row.id)?,
             app_id: parse_id(&row.app_id)?,
             version: row.version,

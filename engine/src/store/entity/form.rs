@@ -18,6 +18,10 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,
+    /// Per-form permissions (`auth::access::FormPermissions`); `None`: open
+    /// to every member.
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub permissions: Option<Json>,
 }
 
 /// No relations are declared: joins are written in the repositories.
