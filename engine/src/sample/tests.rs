@@ -187,5 +187,10 @@ fn the_crm_spec_is_valid_and_bounded() {
     let customers = out.iter().filter(|r| r.form == "customers").count();
     assert!((200..=400).contains(&customers), "{customers}");
     assert!(out.len() < super::MAX_RECORDS);
+    let mut per_form = std::collections::BTreeMap::new();
+    for r in &out {
+        *per_form.entry(r.form.as_str()).or_insert(0) += 1;
+    }
+    eprintln!("{} records: {per_form:?}", out.len());
     assert_eq!(out, generate(&spec, now()).unwrap());
 }
