@@ -578,6 +578,70 @@ async fn check_test_runs(t: &TestDb, ctx: &Ctx, crm: &Installed, customers: &[Re
     assert_eq!(survey["data"]["ticket"], json!(closed.id.to_string()));
     assert_eq!(survey["data"]["customer"], open.data["customer"]);
 
+    // A converted lead becomes a customer that points back at it.
+    let leads = all(t, ctx, crm.form("leads")).await;
+    let lead = leads.iter().find(|l| l.data["status"] == "working").unwrap();
+    let mut converted = lead.data.clone();
+    converted.insert("status".into(), json!("converted"));
+    converted.insert("phone".into(), json!("13000000001"));
+    converted.insert("id".into(), json!(lead.id.to_string()));
+    let out = t
+        .engine
+        .test_rule(
+            ctx,
+            crm.rules["lead_conversion"],
+            TestRunInput {
+                record: Some(converted),
+                old: Some(serde_json::from_value(json!({"status": "working"})).unwrap()),
+                ..TestRunInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    let fx = effects_of(&out);
+    let created = fx.iter().find(|e| e["kind"] == "create").unwrap();
+    assert_eq!(created["form"], "customers");
+    assert_eq!(created["data"]["lead"], json!(lead.id.to_string()));
+    assert_eq!(created["data"]["lifecycle"], "new");
+    assert!(fx.iter().any(|e| e["kind"] == "update" && e["form"] == "leads"));
+
+    // Every rule test-runs without error: record rules over a record of their form.
+    for (key, id) in &crm.rules {
+        let rule = t.engine.get_rule(ctx, *id).await.unwrap();
+        let record = if rule.trigger["kind"] == "schedule" {
+            None
+        } else {
+            let page = t
+                .engine
+                .query_records(
+                    ctx,
+                    rule.form_id,
+                    QueryRequest {
+                        limit: Some(1),
+                        ..QueryRequest::default()
+                    },
+                    false,
+                )
+                .await
+                .unwrap();
+            Some(page.records[0].id)
+        };
+        let out = t
+            .engine
+            .test_rule(
+                ctx,
+                *id,
+                TestRunInput {
+                    record_id: record,
+                    old: record.map(|_| serde_json::Map::new()),
+                    ..TestRunInput::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(out.error.is_none(), "{key}: {out:?}");
+    }
+
     // Round-robin assignment over the roster: two more agents, then a new ticket.
     let mut agents = vec![ctx.actor.to_string()];
     for seq in [2, 3] {
