@@ -16,6 +16,7 @@ pub mod meta;
 pub mod notify;
 pub mod query;
 pub mod record;
+pub mod sample;
 pub mod script;
 pub mod store;
 pub mod workflow;
