@@ -95,6 +95,10 @@ pub struct Ctx {
     /// The automation rules whose effects this write carries out, outermost
     /// first; empty for a person's own request.
     pub cause: Cause,
+    /// Whether a record created on a form with an approval flow starts the
+    /// flow (true unless the caller asked otherwise, as the v5 API's
+    /// `is_start_workflow: false` does).
+    pub start_flow: bool,
 }
 
 /// The chain of rules behind a write. Record events remember it, so a rule's
@@ -104,6 +108,10 @@ pub struct Ctx {
 pub struct Cause {
     /// Rule ids, outermost first.
     pub rules: Vec<RuleId>,
+    /// The caller asked that no automation rule fires on this write's
+    /// events (the v5 API's `is_start_trigger: false`); webhooks still do.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_rules: bool,
 }
 
 impl Cause {
@@ -116,7 +124,7 @@ impl Cause {
     /// The stored form for `record_history.cause` (`None` when empty).
     #[must_use]
     pub fn to_json(&self) -> Option<serde_json::Value> {
-        (!self.is_empty()).then(|| serde_json::json!({ "rules": self.rules }))
+        (!self.is_empty() || self.no_rules).then(|| serde_json::to_value(self).unwrap_or_default())
     }
 
     /// Reads the stored form; anything unreadable is an empty chain.
@@ -138,6 +146,7 @@ impl Ctx {
             scope: Scope::Admin,
             now: Utc::now(),
             cause: Cause::default(),
+            start_flow: true,
         }
     }
 

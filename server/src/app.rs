@@ -28,6 +28,8 @@ pub struct AppState {
     pub max_body: usize,
     /// The process's scheduler (clock override endpoint).
     pub scheduler: web::Data<Scheduler>,
+    /// The per-token rate limit of `/api/v5`, shared by every worker.
+    pub v5_limiter: web::Data<routes::v5::RateLimiter>,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
             metrics: web::Data::new(Metrics::default()),
             max_body,
             scheduler: web::Data::from(scheduler),
+            v5_limiter: web::Data::new(routes::v5::RateLimiter::new(routes::v5::DEFAULT_RATE_LIMIT)),
         }
     }
 }
@@ -67,6 +70,7 @@ pub fn build(
         .app_data(web::Data::new(state.engine))
         .app_data(state.metrics)
         .app_data(state.scheduler)
+        .app_data(state.v5_limiter)
         .app_data(
             web::JsonConfig::default()
                 .limit(state.max_body)
@@ -76,6 +80,7 @@ pub fn build(
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .app_data(web::PathConfig::default().error_handler(error::path_error))
         .configure(routes::configure)
+        .configure(routes::v5::configure)
         .configure(crate::ui::configure)
         .default_service(web::to(error::no_route))
         .wrap(from_fn(metrics::middleware))

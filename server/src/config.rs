@@ -32,6 +32,8 @@ pub const FORMWORK_ALLOW_CLOCK_OVERRIDE: &str = "FORMWORK_ALLOW_CLOCK_OVERRIDE";
 pub const FORMWORK_SCRIPT_TIMEOUT_MS: &str = "FORMWORK_SCRIPT_TIMEOUT_MS";
 /// Missed firings older than this many seconds are skipped, not run.
 pub const FORMWORK_MISFIRE_WINDOW_SECS: &str = "FORMWORK_MISFIRE_WINDOW_SECS";
+/// Requests per second one API token may make to the v5 API.
+pub const FORMWORK_V5_RATE_LIMIT: &str = "FORMWORK_V5_RATE_LIMIT";
 
 /// Default database: a SQLite file in the working directory, created if missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://formwork.db?mode=rwc";
@@ -41,7 +43,7 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_BODY: usize = 2 * 1024 * 1024;
 
 /// Every environment variable the server reads, with its default, for docs and tests.
-pub const ENV_VARS: [(&str, &str); 12] = [
+pub const ENV_VARS: [(&str, &str); 13] = [
     (DATABASE_URL, DEFAULT_DATABASE_URL),
     (FORMWORK_BIND, DEFAULT_BIND),
     (FORMWORK_MAX_BODY, "2097152"),
@@ -54,6 +56,7 @@ pub const ENV_VARS: [(&str, &str); 12] = [
     (FORMWORK_ALLOW_CLOCK_OVERRIDE, "false"),
     (FORMWORK_SCRIPT_TIMEOUT_MS, "200"),
     (FORMWORK_MISFIRE_WINDOW_SECS, "86400"),
+    (FORMWORK_V5_RATE_LIMIT, "50"),
 ];
 
 /// Log output format.
@@ -119,6 +122,11 @@ pub struct Config {
     /// instead of run late.
     #[arg(long, env = FORMWORK_MISFIRE_WINDOW_SECS, default_value_t = 86_400, global = true)]
     pub misfire_window_secs: u64,
+
+    /// Requests per second one API token may make to the 简道云-compatible `/api/v5`
+    /// (answered with code 8303 beyond it); 0 turns the limit off.
+    #[arg(long, env = FORMWORK_V5_RATE_LIMIT, default_value_t = 50, global = true)]
+    pub v5_rate_limit: u32,
 }
 
 impl Config {

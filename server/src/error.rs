@@ -257,3 +257,17 @@ pub async fn method_not_allowed() -> HttpResponse {
 pub async fn no_route() -> HttpResponse {
     ApiError::not_found("no such path; see `/api/v1/openapi.json`").error_response()
 }
+
+impl ApiError {
+    /// The message sent (empty for `internal`).
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The field details sent.
+    #[must_use]
+    pub fn details(&self) -> &[FieldError] {
+        &self.details
+    }
+}

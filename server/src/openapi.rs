@@ -350,6 +350,7 @@ fn schemas() -> Value {
     crate::routes::notifications::components(&mut m);
     crate::routes::webhooks::components(&mut m);
     crate::routes::settings::components(&mut m);
+    crate::routes::v5::components(&mut m);
     Value::Object(m)
 }
 

@@ -201,6 +201,11 @@ e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
         if e.tag == "system" || e.tag == "auth" && e.operation_id != "me" {
             continue;
         }
+        // The v5 API takes its ids in the body and answers 400 with its own
+        // codes; its tenant isolation is tested on its own terms.
+        if e.tag == "v5" {
+            continue;
+        }
         // Tenant B's own settings (none yet) and the clock override (off).
         if e.operation_id == "get_smtp_settings" || e.operation_id == "scheduler_run" {
             continue;

@@ -224,6 +224,7 @@ impl Engine {
             scope,
             now,
             cause: crate::ctx::Cause::default(),
+            start_flow: true,
         })
     }
 

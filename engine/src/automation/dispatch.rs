@@ -125,6 +125,9 @@ impl Engine {
                 });
                 queue_record_event_in(&tx, tenant, event, &row.id, form, payload, now).await?;
             }
+            if cause.no_rules {
+                continue;
+            }
             let Some(candidates) = by_form.get(&(row.tenant_id.clone(), row.form_id.clone())) else {
                 continue;
             };

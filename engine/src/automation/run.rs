@@ -294,7 +294,10 @@ impl Engine {
         let mut ctx = Ctx::new(tenant, user, role).at(now);
         let mut rules = cause.to_vec();
         rules.push(parse_id(&row.id)?);
-        ctx.cause = Cause { rules };
+        ctx.cause = Cause {
+            rules,
+            ..Cause::default()
+        };
         Ok(ctx)
     }
 

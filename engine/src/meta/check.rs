@@ -20,8 +20,17 @@ use crate::error::FieldError;
 use crate::script::Sandbox;
 
 /// Keys every field has; the rest of a field object is its per-kind config.
-pub const COMMON_FIELD_KEYS: [&str; 9] = [
-    "key", "label", "type", "required", "unique", "indexed", "hidden", "help", "default",
+pub const COMMON_FIELD_KEYS: [&str; 10] = [
+    "key",
+    "label",
+    "type",
+    "required",
+    "unique",
+    "indexed",
+    "hidden",
+    "help",
+    "default",
+    "widget_id",
 ];
 
 static FORM_SCHEMA: LazyLock<Option<Validator>> = LazyLock::new(|| {

@@ -12,6 +12,7 @@ pub mod form;
 pub mod model;
 pub mod tag;
 pub mod view;
+pub mod widget;
 
 pub use error::MetaError;
 

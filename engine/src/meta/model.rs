@@ -69,6 +69,11 @@ pub struct FieldDef {
     /// Default on create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<DefaultValue>,
+    /// Stable `_widget_<13 digits>` id, assigned by the engine on the first
+    /// save and kept forever (see [`crate::meta::widget`]); the v5 API
+    /// addresses fields by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widget_id: Option<String>,
     /// Per-kind settings (`options`, `min`, `max`, `max_length`, `pattern`,
     /// `form_id`, `fields`, `expr`, ...), checked by the kind's config schema.
     #[serde(flatten)]
@@ -114,5 +119,13 @@ impl FormDef {
     #[must_use]
     pub fn field(&self, key: &str) -> Option<&FieldDef> {
         self.fields.iter().find(|f| f.key == key)
+    }
+
+    /// An active field by key or by widget id.
+    #[must_use]
+    pub fn field_by_name(&self, name: &str) -> Option<&FieldDef> {
+        self.fields
+            .iter()
+            .find(|f| f.key == name || f.widget_id.as_deref() == Some(name))
     }
 }

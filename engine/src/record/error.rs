@@ -53,6 +53,9 @@ pub enum RecordError {
     /// The `Idempotency-Key` was used for another request.
     #[error("the idempotency key was already used for a different request")]
     IdempotencyKeyReused,
+    /// A request with the same transaction id is still being processed.
+    #[error("a request with transaction id `{0}` is still in progress; retry it shortly")]
+    TransactionInFlight(String),
     /// Only records in the recycle bin can be purged.
     #[error("record `{0}` is not in the recycle bin; delete it first")]
     NotDeleted(String),
@@ -94,7 +97,7 @@ impl HasCode for RecordError {
             Self::VersionMismatch { .. } => ErrorCode::VersionMismatch,
             Self::TooLarge { .. } | Self::BatchTooLarge { .. } => ErrorCode::PayloadTooLarge,
             Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
-            Self::NotDeleted(_) | Self::InFlow(_) => ErrorCode::Conflict,
+            Self::NotDeleted(_) | Self::InFlow(_) | Self::TransactionInFlight(_) => ErrorCode::Conflict,
             Self::Flow(e) => e.code(),
             Self::Meta(e) => e.code(),
             Self::Query(e) => e.code(),

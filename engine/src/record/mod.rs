@@ -14,6 +14,7 @@ pub mod group;
 pub(crate) mod prepare;
 mod read;
 mod tags;
+pub mod transaction;
 mod update;
 
 use std::collections::HashMap;

@@ -955,6 +955,9 @@ impl Engine {
         form: FormId,
         data: &Map<String, Value>,
     ) -> Result<Option<FlowStart>, RecordError> {
+        if !ctx.start_flow {
+            return Ok(None);
+        }
         let Some(row) = self.active_flow(self.db().conn(), ctx.tenant, form).await? else {
             return Ok(None);
         };

@@ -25,6 +25,7 @@ pub mod settings;
 pub mod system;
 pub mod tags;
 pub mod tokens;
+pub mod v5;
 pub mod webhooks;
 pub mod workflows;
 
@@ -173,6 +174,9 @@ pub fn all() -> Vec<&'static Endpoint> {
         settings::ENDPOINTS,
         workflows::ENDPOINTS,
         dashboards::ENDPOINTS,
+        v5::meta::ENDPOINTS,
+        v5::data::ENDPOINTS,
+        v5::write::ENDPOINTS,
     ]
     .into_iter()
     .flatten()

@@ -23,7 +23,8 @@ impl Engine {
     pub async fn create_form(&self, ctx: &Ctx, app: AppId, raw: Value) -> Result<FormView, MetaError> {
         require(ctx, Action::DesignApps)?;
         self.app_row(ctx, app).await?;
-        let def = check_form_def(self.field_types(), self.sandbox(), &raw).map_err(MetaError::Invalid)?;
+        let mut def = check_form_def(self.field_types(), self.sandbox(), &raw).map_err(MetaError::Invalid)?;
+        crate::meta::widget::assign(&mut def, None, ctx.now.timestamp_millis());
         self.check_relations(ctx, &def).await?;
         let id = FormId::new();
         let definition =

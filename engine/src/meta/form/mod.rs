@@ -82,8 +82,9 @@ pub struct LoadedForm {
 
 impl LoadedForm {
     fn from_row(row: form::Model) -> Result<Self, MetaError> {
-        let def: FormDef = serde_json::from_value(row.definition.clone())
+        let mut def: FormDef = serde_json::from_value(row.definition.clone())
             .map_err(|e| StoreError::Corrupt(format!("form definition: {e}")))?;
+        crate::meta::widget::fill_missing(&mut def, &row.id);
         let permissions = row
             .permissions
             .clone()

@@ -67,6 +67,7 @@ impl Engine {
         // Re-read inside the transaction: the version we bump is the latest.
         let current = super::load_form_in(&tx, ctx, id).await?;
         merge_removed(&current.def, &mut new_def);
+        crate::meta::widget::assign(&mut new_def, Some(&current.def), ctx.now.timestamp_millis());
         let mut conversions = Vec::new();
         for change in changed_fields(&current.def, &new_def) {
             let planned = plan_conversion(&tx, ctx, self.field_types(), id, &change, opts.convert).await?;
