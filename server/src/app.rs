@@ -4,7 +4,8 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::from_fn;
+use actix_web::http::header;
+use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, web};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use engine::Engine;
 
 use crate::error;
+use crate::limit::Limits;
 use crate::metrics::{self, Metrics};
 use crate::request_id;
 use crate::routes;
@@ -28,6 +30,8 @@ pub struct AppState {
     pub max_body: usize,
     /// The process's scheduler (clock override endpoint).
     pub scheduler: web::Data<Scheduler>,
+    /// Per-client rate limits, shared by the workers.
+    pub limits: web::Data<Limits>,
 }
 
 impl AppState {
@@ -47,6 +51,7 @@ impl AppState {
             metrics: web::Data::new(Metrics::default()),
             max_body,
             scheduler: web::Data::from(scheduler),
+            limits: web::Data::new(Limits::default()),
         }
     }
 }
@@ -67,6 +72,7 @@ pub fn build(
         .app_data(web::Data::new(state.engine))
         .app_data(state.metrics)
         .app_data(state.scheduler)
+        .app_data(state.limits)
         .app_data(
             web::JsonConfig::default()
                 .limit(state.max_body)
@@ -78,6 +84,11 @@ pub fn build(
         .configure(routes::configure)
         .configure(crate::ui::configure)
         .default_service(web::to(error::no_route))
+        .wrap(
+            DefaultHeaders::new()
+                .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                .add((header::REFERRER_POLICY, "same-origin")),
+        )
         .wrap(from_fn(metrics::middleware))
         .wrap(from_fn(request_id::middleware))
 }

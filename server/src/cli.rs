@@ -264,7 +264,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         cfg.allow_clock_override,
         Duration::from_secs(cfg.misfire_window_secs),
     ));
-    let state = AppState::with_scheduler(engine.clone(), cfg.max_body, Arc::clone(&scheduler));
+    let mut state = AppState::with_scheduler(engine.clone(), cfg.max_body, Arc::clone(&scheduler));
+    state.limits = actix_web::web::Data::new(crate::limit::Limits::new(cfg.login_rate_per_minute));
     let mut server = actix_web::HttpServer::new(move || app::build(state.clone()))
         .shutdown_timeout(30)
         .bind(cfg.bind)

@@ -33,6 +33,9 @@ pub const FORMWORK_SCRIPT_TIMEOUT_MS: &str = "FORMWORK_SCRIPT_TIMEOUT_MS";
 /// Missed firings older than this many seconds are skipped, not run.
 pub const FORMWORK_MISFIRE_WINDOW_SECS: &str = "FORMWORK_MISFIRE_WINDOW_SECS";
 
+/// Login attempts one client address may make per minute.
+pub const FORMWORK_LOGIN_RATE_PER_MINUTE: &str = "FORMWORK_LOGIN_RATE_PER_MINUTE";
+
 /// Default database: a SQLite file in the working directory, created if missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://formwork.db?mode=rwc";
 /// Default listen address.
@@ -41,7 +44,7 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_BODY: usize = 2 * 1024 * 1024;
 
 /// Every environment variable the server reads, with its default, for docs and tests.
-pub const ENV_VARS: [(&str, &str); 12] = [
+pub const ENV_VARS: [(&str, &str); 13] = [
     (DATABASE_URL, DEFAULT_DATABASE_URL),
     (FORMWORK_BIND, DEFAULT_BIND),
     (FORMWORK_MAX_BODY, "2097152"),
@@ -54,6 +57,7 @@ pub const ENV_VARS: [(&str, &str); 12] = [
     (FORMWORK_ALLOW_CLOCK_OVERRIDE, "false"),
     (FORMWORK_SCRIPT_TIMEOUT_MS, "200"),
     (FORMWORK_MISFIRE_WINDOW_SECS, "86400"),
+    (FORMWORK_LOGIN_RATE_PER_MINUTE, "20"),
 ];
 
 /// Log output format.
@@ -119,6 +123,11 @@ pub struct Config {
     /// instead of run late.
     #[arg(long, env = FORMWORK_MISFIRE_WINDOW_SECS, default_value_t = 86_400, global = true)]
     pub misfire_window_secs: u64,
+
+    /// Login attempts one client address may make per minute (a token bucket); more
+    /// answer 429 `too_many_requests` with `Retry-After`.
+    #[arg(long, env = FORMWORK_LOGIN_RATE_PER_MINUTE, default_value_t = 20, global = true)]
+    pub login_rate_per_minute: u32,
 }
 
 impl Config {
