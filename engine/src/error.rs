@@ -49,6 +49,10 @@ pub enum ErrorCode {
     DepartmentCycle,
     /// The department still has sub-departments or members.
     DepartmentNotEmpty,
+    /// Too many attempts (failed logins, a public link's rate limit); retry later.
+    TooManyRequests,
+    /// A cookie-authenticated write that did not come from this site's pages.
+    CsrfRejected,
     /// The database is not reachable.
     Unavailable,
     /// A bug or an unexpected backend failure; details are only logged.
@@ -80,13 +84,15 @@ impl ErrorCode {
             Self::InsufficientScope => "insufficient_scope",
             Self::DepartmentCycle => "department_cycle",
             Self::DepartmentNotEmpty => "department_not_empty",
+            Self::TooManyRequests => "too_many_requests",
+            Self::CsrfRejected => "csrf_rejected",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
     }
 
     /// Every code, for documentation and tests.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 24] = [
         Self::ValidationFailed,
         Self::BadRequest,
         Self::NotFound,
@@ -107,6 +113,8 @@ impl ErrorCode {
         Self::InsufficientScope,
         Self::DepartmentCycle,
         Self::DepartmentNotEmpty,
+        Self::TooManyRequests,
+        Self::CsrfRejected,
         Self::Unavailable,
         Self::Internal,
     ];
@@ -154,5 +162,9 @@ pub trait HasCode: std::error::Error {
     /// Field-level details, empty when the error is not about fields.
     fn details(&self) -> Vec<FieldError> {
         Vec::new()
+    }
+    /// For `too_many_requests`: seconds until a retry may succeed.
+    fn retry_after_secs(&self) -> Option<u64> {
+        None
     }
 }

@@ -537,3 +537,85 @@ async fn token_scopes(t: &TestDb) {
     assert!(e.list_tokens(&other).await.unwrap().is_empty());
 }
 both_backends!(token_scopes_t, token_scopes);
+
+async fn login_lockout(t: &TestDb) {
+    let owner = t.tenant("acme").await;
+    let e = &t.engine;
+    add(t, &owner, "ann@acme.test", "member").await;
+    add(t, &owner, "bob@acme.test", "member").await;
+    let t0 = Utc::now();
+    // Four failures: still answered as wrong credentials, and the right
+    // password still works and clears the count.
+    for i in 0..4 {
+        let at = t0 + Duration::seconds(i);
+        assert_eq!(
+            code(e.login_at("acme", "ann@acme.test", "wrong", at).await),
+            ErrorCode::Unauthorized
+        );
+    }
+    e.login_at("acme", "ann@acme.test", "password123", t0 + Duration::seconds(5))
+        .await
+        .expect("fourth failure does not lock");
+    // Five in a row lock the email out, even with the right password, and
+    // say for how long.
+    for i in 0..5 {
+        let at = t0 + Duration::seconds(10 + i);
+        assert_eq!(
+            code(e.login_at("acme", "ann@acme.test", "wrong", at).await),
+            ErrorCode::Unauthorized
+        );
+    }
+    let at = t0 + Duration::seconds(20);
+    let locked = e.login_at("acme", "ann@acme.test", "password123", at).await;
+    let Err(err) = locked else {
+        panic!("not locked out")
+    };
+    assert_eq!(err.code(), ErrorCode::TooManyRequests);
+    let wait = err.retry_after_secs().expect("retry after");
+    assert!((20..=30).contains(&wait), "waits {wait} s");
+    // Another email of the same tenant is not affected; case and spaces in
+    // the email do not dodge the lockout.
+    e.login_at("acme", "bob@acme.test", "password123", at)
+        .await
+        .expect("bob");
+    assert_eq!(
+        code(e.login_at("acme", " ANN@acme.test ", "password123", at).await),
+        ErrorCode::TooManyRequests
+    );
+    // After the wait, one more failure doubles the backoff.
+    let later = at + Duration::seconds(31);
+    assert_eq!(
+        code(e.login_at("acme", "ann@acme.test", "wrong", later).await),
+        ErrorCode::Unauthorized
+    );
+    let Err(err) = e.login_at("acme", "ann@acme.test", "password123", later).await else {
+        panic!("not locked again")
+    };
+    assert_eq!(err.retry_after_secs(), Some(60));
+    // The backoff is capped at 15 minutes.
+    let mut now = later;
+    for _ in 0..10 {
+        now += Duration::seconds(901);
+        assert_eq!(
+            code(e.login_at("acme", "ann@acme.test", "wrong", now).await),
+            ErrorCode::Unauthorized
+        );
+    }
+    let Err(err) = e.login_at("acme", "ann@acme.test", "password123", now).await else {
+        panic!("not locked")
+    };
+    assert_eq!(err.retry_after_secs(), Some(900));
+    // Once it passes, the right password works and clears the record.
+    now += Duration::seconds(901);
+    e.login_at("acme", "ann@acme.test", "password123", now)
+        .await
+        .expect("after the lockout");
+    assert_eq!(
+        code(e.login_at("acme", "ann@acme.test", "wrong", now).await),
+        ErrorCode::Unauthorized
+    );
+    e.login_at("acme", "ann@acme.test", "password123", now)
+        .await
+        .expect("one failure is not a lockout");
+}
+both_backends!(login_lockout_t, login_lockout);

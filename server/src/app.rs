@@ -4,7 +4,8 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::from_fn;
+use actix_web::http::header;
+use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, web};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use engine::Engine;
 
 use crate::error;
+use crate::limit::Limits;
 use crate::metrics::{self, Metrics};
 use crate::request_id;
 use crate::routes;
@@ -30,6 +32,8 @@ pub struct AppState {
     pub scheduler: web::Data<Scheduler>,
     /// The per-token rate limit of `/api/v5`, shared by every worker.
     pub v5_limiter: web::Data<routes::v5::RateLimiter>,
+    /// Per-client rate limits, shared by the workers.
+    pub limits: web::Data<Limits>,
 }
 
 impl AppState {
@@ -50,6 +54,7 @@ impl AppState {
             max_body,
             scheduler: web::Data::from(scheduler),
             v5_limiter: web::Data::new(routes::v5::RateLimiter::new(routes::v5::DEFAULT_RATE_LIMIT)),
+            limits: web::Data::new(Limits::default()),
         }
     }
 }
@@ -71,6 +76,7 @@ pub fn build(
         .app_data(state.metrics)
         .app_data(state.scheduler)
         .app_data(state.v5_limiter)
+        .app_data(state.limits)
         .app_data(
             web::JsonConfig::default()
                 .limit(state.max_body)
@@ -83,6 +89,11 @@ pub fn build(
         .configure(routes::v5::configure)
         .configure(crate::ui::configure)
         .default_service(web::to(error::no_route))
+        .wrap(
+            DefaultHeaders::new()
+                .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                .add((header::REFERRER_POLICY, "same-origin")),
+        )
         .wrap(from_fn(metrics::middleware))
         .wrap(from_fn(request_id::middleware))
 }

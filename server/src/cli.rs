@@ -266,6 +266,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     ));
     let mut state = AppState::with_scheduler(engine.clone(), cfg.max_body, Arc::clone(&scheduler));
     state.v5_limiter = actix_web::web::Data::new(crate::routes::v5::RateLimiter::new(cfg.v5_rate_limit));
+    state.limits = actix_web::web::Data::new(crate::limit::Limits::new(cfg.login_rate_per_minute));
     let mut server = actix_web::HttpServer::new(move || app::build(state.clone()))
         .shutdown_timeout(30)
         .bind(cfg.bind)

@@ -35,6 +35,9 @@ pub const FORMWORK_MISFIRE_WINDOW_SECS: &str = "FORMWORK_MISFIRE_WINDOW_SECS";
 /// Requests per second one API token may make to the v5 API.
 pub const FORMWORK_V5_RATE_LIMIT: &str = "FORMWORK_V5_RATE_LIMIT";
 
+/// Login attempts one client address may make per minute.
+pub const FORMWORK_LOGIN_RATE_PER_MINUTE: &str = "FORMWORK_LOGIN_RATE_PER_MINUTE";
+
 /// Default database: a SQLite file in the working directory, created if missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://formwork.db?mode=rwc";
 /// Default listen address.
@@ -43,7 +46,7 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_BODY: usize = 2 * 1024 * 1024;
 
 /// Every environment variable the server reads, with its default, for docs and tests.
-pub const ENV_VARS: [(&str, &str); 13] = [
+pub const ENV_VARS: [(&str, &str); 14] = [
     (DATABASE_URL, DEFAULT_DATABASE_URL),
     (FORMWORK_BIND, DEFAULT_BIND),
     (FORMWORK_MAX_BODY, "2097152"),
@@ -57,6 +60,7 @@ pub const ENV_VARS: [(&str, &str); 13] = [
     (FORMWORK_SCRIPT_TIMEOUT_MS, "200"),
     (FORMWORK_MISFIRE_WINDOW_SECS, "86400"),
     (FORMWORK_V5_RATE_LIMIT, "50"),
+    (FORMWORK_LOGIN_RATE_PER_MINUTE, "20"),
 ];
 
 /// Log output format.
@@ -127,6 +131,10 @@ pub struct Config {
     /// (answered with code 8303 beyond it); 0 turns the limit off.
     #[arg(long, env = FORMWORK_V5_RATE_LIMIT, default_value_t = 50, global = true)]
     pub v5_rate_limit: u32,
+    /// Login attempts one client address may make per minute (a token bucket); more
+    /// answer 429 `too_many_requests` with `Retry-After`.
+    #[arg(long, env = FORMWORK_LOGIN_RATE_PER_MINUTE, default_value_t = 20, global = true)]
+    pub login_rate_per_minute: u32,
 }
 
 impl Config {

@@ -26,6 +26,8 @@ pub struct ApiError {
     message: String,
     details: Vec<FieldError>,
     cause: Option<String>,
+    /// Sent as `Retry-After` (seconds).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -40,6 +42,7 @@ impl ApiError {
             message,
             details: Vec::new(),
             cause: None,
+            retry_after: None,
         }
     }
 
@@ -50,7 +53,15 @@ impl ApiError {
             message: String::new(),
             details: Vec::new(),
             cause: Some(cause.into()),
+            retry_after: None,
         }
+    }
+
+    /// Sets the `Retry-After` seconds.
+    #[must_use]
+    pub const fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     /// Adds field details.
@@ -102,6 +113,7 @@ impl<E: HasCode + fmt::Display> From<E> for ApiError {
                 message: e.to_string(),
                 details: e.details(),
                 cause: None,
+                retry_after: e.retry_after_secs(),
             },
         }
     }
@@ -135,7 +147,10 @@ pub const fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::DepartmentCycle
         | ErrorCode::DepartmentNotEmpty => StatusCode::CONFLICT,
         ErrorCode::VersionMismatch => StatusCode::PRECONDITION_FAILED,
-        ErrorCode::Forbidden | ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+        ErrorCode::Forbidden | ErrorCode::InsufficientScope | ErrorCode::CsrfRejected => {
+            StatusCode::FORBIDDEN
+        }
+        ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -178,7 +193,11 @@ impl ResponseError for ApiError {
                 details: &self.details,
             },
         };
-        HttpResponse::build(self.status_code()).json(body)
+        let mut res = HttpResponse::build(self.status_code());
+        if let Some(secs) = self.retry_after {
+            res.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
+        }
+        res.json(body)
     }
 }
 

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod limit;
 pub mod metrics;
 pub mod openapi;
 pub mod request_id;

@@ -11,7 +11,7 @@ use super::{AuthError, LoginOutput, MeView, MemberStatus};
 use crate::Engine;
 use crate::ctx::{Ctx, Role, Scope};
 use crate::ids::{TenantId, TokenId, UserId};
-use crate::store::entity::{member, tenant, token, user};
+use crate::store::entity::{login_failure, member, tenant, token, user};
 use crate::store::parse_id;
 
 /// How long a login session lasts.
@@ -80,8 +80,97 @@ impl Engine {
         email: &str,
         password: &str,
     ) -> Result<LoginOutput, AuthError> {
-        let conn = self.db().conn();
+        self.login_at(tenant_slug, email, password, Utc::now()).await
+    }
+
+    /// [`Engine::login`] at a given instant (tests move the clock past a
+    /// lockout instead of sleeping). After [`LOCKOUT_AFTER`] failures in a
+    /// row for the same tenant and email, attempts are refused without
+    /// checking the password for a backoff that doubles with each further
+    /// failure (30 s, 60 s, ... up to 15 minutes); a success clears it.
+    ///
+    /// # Errors
+    /// `unauthorized` for wrong credentials; `too_many_requests` while
+    /// locked out.
+    pub async fn login_at(
+        &self,
+        tenant_slug: &str,
+        email: &str,
+        password: &str,
+        now: DateTime<Utc>,
+    ) -> Result<LoginOutput, AuthError> {
         let email = email.trim().to_lowercase();
+        let key = (tenant_slug.to_owned(), email.clone());
+        let failed = login_failure::Entity::find_by_id(key.clone())
+            .one(self.db().conn())
+            .await?;
+        if let Some(until) = failed.as_ref().and_then(|f| f.locked_until)
+            && until > now
+        {
+            // Rounded up: the database may keep fewer digits of the instant.
+            let secs = ((until - now).num_milliseconds().saturating_add(999) / 1000).max(1);
+            return Err(AuthError::LockedOut {
+                retry_after_secs: u64::try_from(secs).unwrap_or(1),
+            });
+        }
+        match self.check_login(tenant_slug, &email, password).await {
+            Ok(out) => {
+                if failed.is_some() {
+                    let _w = self.db().write_lock().await;
+                    login_failure::Entity::delete_by_id(key)
+                        .exec(self.db().conn())
+                        .await?;
+                }
+                Ok(out)
+            }
+            Err(AuthError::InvalidCredentials) => {
+                self.record_login_failure(key, now).await?;
+                Err(AuthError::InvalidCredentials)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Counts a failed login and sets the lockout once there are enough.
+    async fn record_login_failure(&self, key: (String, String), now: DateTime<Utc>) -> Result<(), AuthError> {
+        let conn = self.db().conn();
+        let _w = self.db().write_lock().await;
+        let prior = login_failure::Entity::find_by_id(key.clone()).one(conn).await?;
+        let failures = prior.as_ref().map_or(0, |p| p.failures).saturating_add(1);
+        let row = login_failure::ActiveModel {
+            tenant_slug: Set(key.0.clone()),
+            email: Set(key.1.clone()),
+            failures: Set(failures),
+            locked_until: Set(lockout(failures).map(|d| now + d)),
+            last_failed_at: Set(now),
+        };
+        if prior.is_some() {
+            row.update(conn).await?;
+        } else if let Err(e) = row.clone().insert(conn).await {
+            // Another replica inserted the first failure meanwhile: count
+            // this one on top of it.
+            let Some(other) = login_failure::Entity::find_by_id(key).one(conn).await? else {
+                return Err(e.into());
+            };
+            let failures = other.failures.saturating_add(1);
+            let mut again: login_failure::ActiveModel = other.into();
+            again.failures = Set(failures);
+            again.locked_until = Set(lockout(failures).map(|d| now + d));
+            again.last_failed_at = Set(now);
+            again.update(conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Tenant, user, password and membership: the credential check proper.
+    async fn check_login(
+        &self,
+        tenant_slug: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<LoginOutput, AuthError> {
+        let conn = self.db().conn();
+        let email = email.to_owned();
         let tenant = tenant::Entity::find()
             .filter(tenant::Column::Slug.eq(tenant_slug))
             .one(conn)
@@ -260,6 +349,23 @@ impl Engine {
             role: ctx.role,
         })
     }
+}
+
+/// Failed logins in a row before attempts are refused for a while.
+pub const LOCKOUT_AFTER: i32 = 5;
+/// The first lockout; each further failure doubles it.
+const LOCKOUT_BASE_SECS: i64 = 30;
+/// The longest lockout.
+const LOCKOUT_MAX_SECS: i64 = 900;
+
+/// How long attempts are refused after `failures` failures in a row.
+fn lockout(failures: i32) -> Option<Duration> {
+    let over = u32::try_from(failures.checked_sub(LOCKOUT_AFTER)?).ok()?;
+    let secs = LOCKOUT_BASE_SECS
+        .checked_shl(over.min(20))
+        .unwrap_or(LOCKOUT_MAX_SECS)
+        .min(LOCKOUT_MAX_SECS);
+    Some(Duration::seconds(secs))
 }
 
 /// A valid argon2id hash of a random string, verified against when the user

@@ -27,6 +27,12 @@ pub enum AuthError {
     /// Wrong tenant, email or password (deliberately not saying which).
     #[error("the tenant, email or password is wrong")]
     InvalidCredentials,
+    /// Too many failed logins in a row for this tenant and email.
+    #[error("too many failed logins; try again in {retry_after_secs} seconds")]
+    LockedOut {
+        /// Seconds until the next attempt is accepted.
+        retry_after_secs: u64,
+    },
     /// The token is unknown, revoked or expired.
     #[error("the token is missing, unknown or expired; log in again")]
     InvalidToken,
@@ -113,6 +119,7 @@ impl HasCode for AuthError {
     fn code(&self) -> ErrorCode {
         match self {
             Self::InvalidCredentials | Self::InvalidToken => ErrorCode::Unauthorized,
+            Self::LockedOut { .. } => ErrorCode::TooManyRequests,
             Self::Forbidden { .. } | Self::FormForbidden { .. } | Self::FieldsForbidden(_) => {
                 ErrorCode::Forbidden
             }
@@ -131,6 +138,13 @@ impl HasCode for AuthError {
         match self {
             Self::Invalid(d) | Self::FieldsForbidden(d) => d.clone(),
             _ => Vec::new(),
+        }
+    }
+
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::LockedOut { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 }

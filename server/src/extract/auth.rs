@@ -11,6 +11,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use engine::Engine;
 use engine::ctx::Ctx;
+use engine::error::ErrorCode;
 
 use crate::error::ApiError;
 
@@ -35,13 +36,69 @@ impl Deref for Caller {
 /// The token a request carries, bearer header first.
 #[must_use]
 pub fn token_of(req: &HttpRequest) -> Option<String> {
-    let bearer = req
-        .headers()
+    bearer_of(req).or_else(|| req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()))
+}
+
+/// The `Authorization: Bearer` token, if any.
+fn bearer_of(req: &HttpRequest) -> Option<String> {
+    req.headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(|t| t.trim().to_owned());
-    bearer.or_else(|| req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()))
+        .map(|t| t.trim().to_owned())
+}
+
+/// CSRF check for a write authenticated by the session cookie alone: the
+/// browser must say the request comes from this site (`Sec-Fetch-Site:
+/// same-origin`, or `none` for one the user typed), or, from a browser that
+/// does not send that header, an `Origin` whose host is this request's host.
+/// Bearer-token requests cannot be forged by another site and are not
+/// checked; neither are reads.
+///
+/// # Errors
+/// 403 `csrf_rejected`.
+pub fn check_csrf(req: &HttpRequest) -> Result<(), ApiError> {
+    if req.method().is_safe() || bearer_of(req).is_some() || req.cookie(SESSION_COOKIE).is_none() {
+        return Ok(());
+    }
+    let headers = req.headers();
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_ascii_lowercase)
+    };
+    if let Some(site) = text("sec-fetch-site") {
+        return if site == "same-origin" || site == "none" {
+            Ok(())
+        } else {
+            Err(csrf_rejected(&format!("Sec-Fetch-Site is `{site}`")))
+        };
+    }
+    let Some(origin) = text("origin") else {
+        // Neither header: not a browser form or script of another site
+        // (those send Origin on every cross-origin write).
+        return Ok(());
+    };
+    let host = text("host").unwrap_or_default();
+    let origin_host = origin
+        .split_once("://")
+        .map_or("", |(_, rest)| rest)
+        .trim_end_matches('/');
+    if !host.is_empty() && origin_host == host {
+        Ok(())
+    } else {
+        Err(csrf_rejected(&format!("Origin `{origin}` is not this server")))
+    }
+}
+
+fn csrf_rejected(why: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::CsrfRejected,
+        format!(
+            "a cookie-authenticated write must come from this server's pages ({why}); send `Authorization: Bearer <token>` from a script"
+        ),
+    )
 }
 
 /// The session cookie set by login.
@@ -67,9 +124,11 @@ impl FromRequest for Caller {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let csrf = check_csrf(req);
         let token = token_of(req);
         let engine = req.app_data::<web::Data<Engine>>().cloned();
         Box::pin(async move {
+            csrf?;
             let token = token.ok_or_else(|| {
                 ApiError::unauthorized("no credentials: send `Authorization: Bearer <token>` from login")
             })?;

@@ -1,6 +1,6 @@
 //! Login, logout and the caller (`/api/v1/auth/*`, `/api/v1/me`).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use engine::Engine;
 use engine::error::ErrorCode;
 use serde::Deserialize;
@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::{Body, Endpoint, Verb};
 use crate::error::ApiError;
 use crate::extract::auth::{Caller, cleared_cookie, session_cookie};
+use crate::limit::{Limits, client_addr};
 
 /// The rows of this resource.
 pub const ENDPOINTS: &[Endpoint] = &[
@@ -73,7 +74,13 @@ struct LoginInput {
     password: String,
 }
 
-async fn login(engine: web::Data<Engine>, body: web::Json<LoginInput>) -> Result<HttpResponse, ApiError> {
+async fn login(
+    engine: web::Data<Engine>,
+    limits: web::Data<Limits>,
+    req: HttpRequest,
+    body: web::Json<LoginInput>,
+) -> Result<HttpResponse, ApiError> {
+    limits.take("login", client_addr(&req), limits.login_per_minute)?;
     let out = engine.login(&body.tenant, &body.email, &body.password).await?;
     Ok(HttpResponse::Ok().cookie(session_cookie(&out.token)).json(out))
 }

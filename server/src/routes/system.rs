@@ -12,20 +12,6 @@ use crate::metrics::Metrics;
 pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint {
         verb: Verb::Get,
-        path: "/",
-        operation_id: "home",
-        tag: "system",
-        summary: "Start page: links to the API document and a login check (the full web UI comes later)",
-        is_authenticated: false,
-        params: &[],
-        request: Body::Empty,
-        status: 200,
-        response: Body::Html,
-        errors: &[],
-        handler: || web::route().to(home),
-    },
-    Endpoint {
-        verb: Verb::Get,
         path: "/healthz",
         operation_id: "healthz",
         tag: "system",
@@ -94,15 +80,6 @@ async fn healthz() -> HttpResponse {
 async fn readyz(engine: web::Data<Engine>) -> Result<HttpResponse, ApiError> {
     engine.ready().await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
-}
-
-/// The start page, embedded in the binary.
-const HOME: &str = include_str!("../../ui/index.html");
-
-async fn home() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(HOME)
 }
 
 async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {

@@ -13,6 +13,7 @@ pub mod import;
 pub mod import_file;
 pub mod job;
 pub mod job_run;
+pub mod login_failure;
 pub mod member;
 pub mod membership;
 pub mod notification;

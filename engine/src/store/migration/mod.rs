@@ -12,6 +12,7 @@ mod m20261123_000006_create_members;
 mod m20261123_000008_create_views_dashboards;
 mod m20261123_000009_create_imports;
 mod m20261204_000012_add_form_permissions;
+mod m20261204_000013_create_login_failures;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000008_create_views_dashboards::Migration),
             Box::new(m20261123_000009_create_imports::Migration),
             Box::new(m20261204_000012_add_form_permissions::Migration),
+            Box::new(m20261204_000013_create_login_failures::Migration),
         ]
     }
 }
