@@ -48,7 +48,7 @@ pub const CODE_RATE_LIMITED: u32 = 8303;
 pub const fn v5_code(code: ErrorCode) -> u32 {
     match code {
         ErrorCode::Unauthorized => 17_001,
-        ErrorCode::Forbidden | ErrorCode::InsufficientScope => 17_002,
+        ErrorCode::Forbidden | ErrorCode::InsufficientScope | ErrorCode::CsrfRejected => 17_002,
         ErrorCode::BadRequest | ErrorCode::UnknownKind => 17_003,
         ErrorCode::NotFound => 17_004,
         ErrorCode::ValidationFailed => 17_005,
@@ -64,6 +64,7 @@ pub const fn v5_code(code: ErrorCode) -> u32 {
         | ErrorCode::DepartmentNotEmpty => 17_011,
         ErrorCode::ScriptCompile | ErrorCode::ScriptRuntime | ErrorCode::ScriptLimit => 17_012,
         ErrorCode::Unavailable => 17_013,
+        ErrorCode::TooManyRequests => CODE_RATE_LIMITED,
         ErrorCode::Internal => 17_099,
     }
 }
