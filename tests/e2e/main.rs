@@ -17,6 +17,7 @@ mod isolation;
 mod lifecycle;
 mod members;
 mod permissions;
+mod v5;
 mod walkthrough;
 mod workflow;
 
