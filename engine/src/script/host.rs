@@ -30,6 +30,8 @@ pub const MAX_LOGS: usize = 200;
 pub const MAX_LOG_LEN: usize = 2000;
 /// Most records one `find` returns.
 pub const MAX_FIND: i64 = 1000;
+/// Most reads (`find`, `count`, `sum`) one run may make.
+pub const MAX_READS: usize = 500;
 
 /// Tenant-scoped reads for a rule run, implemented by the automation engine.
 pub trait Host: Send + Sync {
@@ -67,6 +69,8 @@ pub struct RunState {
     pub effects: Vec<Effect>,
     /// `log(text)` lines.
     pub logs: Vec<String>,
+    /// Reads made so far.
+    pub reads: usize,
 }
 
 impl RunState {
@@ -81,6 +85,7 @@ impl RunState {
             host,
             effects: Vec::new(),
             logs: Vec::new(),
+            reads: 0,
         }
     }
 }
@@ -133,12 +138,21 @@ fn push(what: &str, effect: Effect) -> Fallible<()> {
     })
 }
 
-fn host(what: &str) -> Fallible<Arc<dyn Host>> {
-    with_run(what, |s| {
-        s.host
+/// One read through the run's host: counted against [`MAX_READS`] and run
+/// off the script's clock (see [`super::sandbox::off_the_clock`]).
+fn read<T>(what: &str, f: impl FnOnce(&dyn Host) -> Result<T, String>) -> Fallible<T> {
+    let host = with_run(what, |s| {
+        let host = s
+            .host
             .clone()
-            .ok_or_else(|| format!("{what} cannot read records here").into())
-    })
+            .ok_or_else(|| -> Box<EvalAltResult> { format!("{what} cannot read records here").into() })?;
+        if s.reads >= MAX_READS {
+            return Err(format!("a run may make at most {MAX_READS} reads (find, count, sum)").into());
+        }
+        s.reads += 1;
+        Ok(host)
+    })?;
+    Ok(super::sandbox::off_the_clock(|| f(&*host))?)
 }
 
 /// A date from `yyyy-mm-dd` or RFC 3339 text.
@@ -265,20 +279,20 @@ pub(crate) fn register(e: &mut rhai::Engine) {
         "find",
         |form: ImmutableString, filter: Dynamic, limit: i64| -> Fallible<rhai::Array> {
             let limit = u32::try_from(limit.clamp(1, MAX_FIND)).unwrap_or(1);
-            let rows = host("find()")?.find(&form, filter_arg(filter), limit)?;
+            let rows = read("find()", |h| h.find(&form, filter_arg(filter), limit))?;
             Ok(rows.iter().map(convert::to_dynamic).collect())
         },
     );
     e.register_fn(
         "count",
         |form: ImmutableString, filter: Dynamic| -> Fallible<i64> {
-            Ok(host("count()")?.count(&form, filter_arg(filter))?)
+            read("count()", |h| h.count(&form, filter_arg(filter)))
         },
     );
     e.register_fn(
         "sum",
         |form: ImmutableString, field: ImmutableString, filter: Dynamic| -> Fallible<f64> {
-            Ok(host("sum()")?.sum(&form, &field, filter_arg(filter))?)
+            read("sum()", |h| h.sum(&form, &field, filter_arg(filter)))
         },
     );
     e.register_fn("create", |form: ImmutableString, data: Dynamic| -> Fallible<()> {

@@ -74,6 +74,19 @@ impl Drop for DeadlineGuard {
     }
 }
 
+/// Runs `f` (a host read: a bounded database query) off the script's
+/// clock: the deadline moves on by the time `f` took, so the limit measures
+/// the script's own work and a slow or busy database does not fail a run
+/// that is well within it. Reads are bounded separately, by count
+/// ([`super::host::MAX_READS`]) and by rows each.
+pub(crate) fn off_the_clock<T>(f: impl FnOnce() -> T) -> T {
+    let started = Instant::now();
+    let out = f();
+    let spent = started.elapsed();
+    DEADLINE.with(|d| d.set(d.get().map(|at| at + spent)));
+    out
+}
+
 fn deadline_passed() -> bool {
     DEADLINE.with(Cell::get).is_some_and(|at| Instant::now() >= at)
 }
@@ -444,6 +457,55 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(2));
         // The deadline does not leak into the next run on this thread.
         assert_eq!(sandbox.eval_expr("1 + 1", &Map::new(), now()).unwrap(), json!(2));
+    }
+
+    /// A host whose every read takes `delay`.
+    struct SlowHost {
+        delay: Duration,
+    }
+
+    impl crate::script::host::Host for SlowHost {
+        fn find(&self, _: &str, _: Value, _: u32) -> Result<Vec<Value>, String> {
+            std::thread::sleep(self.delay);
+            Ok(vec![json!({"n": 1})])
+        }
+        fn count(&self, _: &str, _: Value) -> Result<i64, String> {
+            Ok(1)
+        }
+        fn sum(&self, _: &str, _: &str, _: Value) -> Result<f64, String> {
+            Ok(1.0)
+        }
+    }
+
+    fn run_with_slow_host(src: &str, delay: Duration) -> Result<Value, ScriptError> {
+        let sandbox = Sandbox::new(ScriptLimits {
+            max_duration: Duration::from_millis(50),
+            ..ScriptLimits::default()
+        });
+        let ast = sandbox.compile_rule(src).unwrap();
+        let host: Arc<dyn crate::script::host::Host> = Arc::new(SlowHost { delay });
+        let state = crate::script::host::RunState::new(now(), now().date_naive(), Some(host));
+        sandbox.run_rule(&ast, None, None, state).0
+    }
+
+    #[test]
+    fn time_spent_in_reads_is_off_the_clock() {
+        // Three reads of 40 ms each: 120 ms in all, over the 50 ms limit,
+        // yet the script's own work is tiny.
+        let out = run_with_slow_host(
+            "let n = 0; for i in 0..3 { n += find(\"f\", (), 1).len(); } n",
+            Duration::from_millis(40),
+        );
+        assert_eq!(out.unwrap(), json!(3));
+        // The script's own looping is still stopped by the clock.
+        let e = run_with_slow_host("find(\"f\", (), 1); loop {}", Duration::from_millis(5)).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::ScriptLimit, "{e}");
+    }
+
+    #[test]
+    fn reads_per_run_are_bounded() {
+        let e = run_with_slow_host("loop { count(\"f\", ()); }", Duration::ZERO).unwrap_err();
+        assert!(e.to_string().contains("reads"), "{e}");
     }
 
     #[test]
