@@ -64,7 +64,7 @@ fn report(phase: &str, rows: usize, started: Instant) {
 
 fn customer_cells(i: usize, bad_every: Option<usize>, spent_bump: f64) -> [String; 7] {
     let bad = bad_every.is_some_and(|n| i % n == n - 1);
-    let phone = if bad && i % 2 == 0 {
+    let phone = if bad && i.is_multiple_of(2) {
         format!("bad-{i}")
     } else {
         format!("1{:010}", 3_800_000_000usize + i)
@@ -78,7 +78,7 @@ fn customer_cells(i: usize, bad_every: Option<usize>, spent_bump: f64) -> [Strin
         format!("客户{i}"),
         phone,
         format!("c{i}@example.com"),
-        if i % 5 == 0 { "贵宾" } else { "普通" }.to_owned(),
+        if i.is_multiple_of(5) { "贵宾" } else { "普通" }.to_owned(),
         format!("{:.2}", (i % 10_000) as f64 * 12.5 + spent_bump),
         joined,
         ["上海", "北京", "深圳", "杭州"][i % 4].to_owned(),

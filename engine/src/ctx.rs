@@ -112,6 +112,10 @@ pub struct Cause {
     /// events (the v5 API's `is_start_trigger: false`); webhooks still do.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_rules: bool,
+    /// Written through the v5 API or a batch call: webhooks with
+    /// `push_api_writes: false` do not hear of it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_api_or_batch: bool,
 }
 
 impl Cause {
@@ -124,7 +128,8 @@ impl Cause {
     /// The stored form for `record_history.cause` (`None` when empty).
     #[must_use]
     pub fn to_json(&self) -> Option<serde_json::Value> {
-        (!self.is_empty() || self.no_rules).then(|| serde_json::to_value(self).unwrap_or_default())
+        (!self.is_empty() || self.no_rules || self.is_api_or_batch)
+            .then(|| serde_json::to_value(self).unwrap_or_default())
     }
 
     /// Reads the stored form; anything unreadable is an empty chain.
@@ -148,6 +153,15 @@ impl Ctx {
             cause: Cause::default(),
             start_flow: true,
         }
+    }
+
+    /// The same caller, its writes marked as a batch's (see
+    /// [`Cause::is_api_or_batch`]).
+    #[must_use]
+    pub fn as_batch(&self) -> Self {
+        let mut ctx = self.clone();
+        ctx.cause.is_api_or_batch = true;
+        ctx
     }
 
     /// The same caller limited to `scope` (an API token's).

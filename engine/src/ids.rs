@@ -101,6 +101,11 @@ id_type!(
 );
 
 id_type!(
+    /// One audit log entry.
+    AuditId,
+);
+
+id_type!(
     /// A dashboard of an app.
     DashboardId,
     /// A saved view of a form.

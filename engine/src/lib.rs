@@ -3,6 +3,7 @@
 //! use cases, each a method of [`Engine`] taking a [`ctx::Ctx`] (tenant,
 //! actor, now) and defined in the module of its concern.
 
+pub mod audit;
 pub mod auth;
 pub mod automation;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod record;
 pub mod sample;
 pub mod script;
 pub mod store;
+pub mod template;
 pub mod workflow;
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! The CRM package (builtin-templates/crm/) proven through the engine's
 //! public functions on SQLite and PostgreSQL: installed with generated sample
-//! data by a stand-in loader, every rule compiles, every view and dashboard
+//! data by the template installer, every rule compiles, every view and dashboard
 //! answers (charts non-empty where the sample feeds them), key rules'
 //! test-runs give the expected effects, and a month of scheduler ticks with
 //! an injected clock creates birthday coupons, renewal tasks, churn-risk tags
@@ -9,8 +9,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)]
 
 mod common;
-#[path = "crm_template/loader.rs"]
-mod loader;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -23,7 +21,7 @@ use engine::ids::FormId;
 use engine::jobs::{Worker, WorkerConfig};
 use engine::query::model::QueryRequest;
 use engine::record::{RecordInput, RecordView};
-use loader::Installed;
+use engine::template::{InstallOptions, Installed};
 use serde_json::{Value, json};
 
 /// The day the sample data is generated for and the month starts.
@@ -100,6 +98,36 @@ fn churn_due(c: &RecordView, d: NaiveDate) -> bool {
     (num(c, "order_count") >= 3.0 && gap > 0.0 && since as f64 > 3.0 * gap) || quiet >= 90
 }
 
+/// Installs the embedded CRM package with its sample data scaled by `SCALE`.
+async fn install(t: &TestDb, ctx: &Ctx) -> Installed {
+    let pkg = engine::template::builtin("crm").unwrap();
+    let opts = InstallOptions {
+        name: None,
+        sample_data: true,
+        sample_scale: SCALE,
+        ..InstallOptions::default()
+    };
+    t.engine
+        .install_package(ctx, &pkg, &opts)
+        .await
+        .unwrap_or_else(|e| panic!("install: {e} {:?}", engine::error::HasCode::details(&e)))
+}
+
+/// The rule files the package ships.
+fn rule_files() -> usize {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../builtin-templates/crm/rules");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
+        .count()
+}
+
 fn effects_of(out: &engine::automation::TestRunOutput) -> Vec<Value> {
     assert!(out.error.is_none(), "{out:?}");
     out.effects
@@ -111,7 +139,7 @@ fn effects_of(out: &engine::automation::TestRunOutput) -> Vec<Value> {
 async fn crm_installs_and_runs_a_month(t: &TestDb) {
     let t0 = start();
     let ctx = t.tenant("crm").await.at(t0);
-    let crm = loader::install(&t.engine, &ctx, t0, SCALE).await;
+    let crm = install(t, &ctx).await;
     check_definitions(t, &ctx, &crm).await;
     let customers = all(t, &ctx, crm.form("customers")).await;
     assert!(customers.len() >= 80, "{}", customers.len());
@@ -154,7 +182,7 @@ both_backends!(crm_installs_and_runs_a_month, crm_installs_and_runs_a_month);
 
 async fn check_definitions(t: &TestDb, ctx: &Ctx, crm: &Installed) {
     let rules = t.engine.list_rules(ctx, crm.app).await.unwrap();
-    assert_eq!(rules.len(), crm.rule_files);
+    assert_eq!(rules.len(), rule_files());
     assert!(rules.len() >= 20);
     assert!(rules.iter().all(|r| r.enabled && r.version == 1), "{rules:#?}");
     let forms = t.engine.list_forms(ctx, crm.app).await.unwrap();

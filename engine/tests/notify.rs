@@ -106,6 +106,8 @@ fn hook_input(name: &str, url: &str, events: &[&str]) -> WebhookInput {
         events: events.iter().map(|e| (*e).to_owned()).collect(),
         form_ids: None,
         enabled: true,
+        format: engine::notify::WebhookFormat::Formwork,
+        push_api_writes: true,
     }
 }
 

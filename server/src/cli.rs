@@ -41,6 +41,54 @@ pub enum Command {
     /// Import a CSV or XLSX file into a form (all rows or none); prints a
     /// summary and exits non-zero when any row has an error.
     Import(ImportArgs),
+    /// App packages: builtin templates, install, export.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+}
+
+/// `formwork template ...`.
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// List the builtin templates.
+    List,
+    /// Install a builtin template, a package directory or an exported
+    /// bundle as a new app of a tenant; prints the new app's id.
+    Install {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Email of the admin or owner the install acts as.
+        #[arg(long)]
+        email: String,
+        /// A builtin template key (`crm`), a package directory, or a bundle
+        /// file (`.json`, as export writes).
+        source: String,
+        /// The new app's name (the package's when absent).
+        #[arg(long)]
+        name: Option<String>,
+        /// Load the package's sample data.
+        #[arg(long)]
+        sample_data: bool,
+    },
+    /// Export an app as a package: a directory (the builtin template
+    /// layout) or, for a path ending in `.json`, one bundle file.
+    Export {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Email of the admin or owner the export acts as.
+        #[arg(long)]
+        email: String,
+        /// The app.
+        #[arg(long)]
+        app: engine::ids::AppId,
+        /// Output directory or `.json` file.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Carry the app's records as the package's sample data.
+        #[arg(long)]
+        records: bool,
+    },
 }
 
 /// `formwork import ...`.
@@ -152,6 +200,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import(args) => import(&cfg, args).await,
+        Command::Template(cmd) => template(&cfg, cmd).await,
         Command::Admin(AdminCommand::Create {
             tenant,
             email,
@@ -167,6 +216,104 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn refused(what: &str, e: &engine::template::TemplateError) -> anyhow::Error {
+    let details: Vec<String> = engine::error::HasCode::details(e)
+        .iter()
+        .map(|d| format!("{}: {}", d.field, d.message))
+        .collect();
+    anyhow::anyhow!("{what} refused: {e}\n{}", details.join("\n"))
+}
+
+/// `formwork template`: the same install and export as the HTTP API, run in
+/// this process; results go to stdout.
+async fn template(cfg: &Config, cmd: TemplateCommand) -> anyhow::Result<()> {
+    use engine::template::{InstallOptions, Package, builtin, catalogue};
+    let mut out = String::new();
+    match cmd {
+        TemplateCommand::List => {
+            for t in catalogue().map_err(|e| refused("listing", &e))? {
+                out.push_str(&format!("{}\t{}\t{}\t{}\n", t.key, t.version, t.name, t.hash));
+            }
+        }
+        TemplateCommand::Install {
+            tenant,
+            email,
+            source,
+            name,
+            sample_data,
+        } => {
+            let path = std::path::Path::new(&source);
+            let pkg = if path.is_dir() {
+                Package::from_dir(path).map_err(|e| refused("reading the package", &e))?
+            } else if path.is_file() {
+                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {source}"))?;
+                let bundle: serde_json::Value =
+                    serde_json::from_str(&text).with_context(|| format!("{source} is not JSON"))?;
+                Package::from_bundle(&bundle).map_err(|e| refused("reading the package", &e))?
+            } else {
+                builtin(&source).map_err(|e| refused("install", &e))?
+            };
+            let engine = open(cfg).await?;
+            let ctx = engine
+                .member_ctx(&tenant, &email)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot act as `{email}` in `{tenant}`: {e}"))?;
+            let opts = InstallOptions {
+                name,
+                sample_data,
+                ..InstallOptions::default()
+            };
+            let done = engine
+                .install_package(&ctx, &pkg, &opts)
+                .await
+                .map_err(|e| refused("install", &e))?;
+            out.push_str(&format!(
+                "{}\ninstalled: {} forms, {} rules, {} flows, {} views, {} dashboards, {} sample records\n",
+                done.app,
+                done.forms.len(),
+                done.rules.len(),
+                done.workflows.len(),
+                done.views.len(),
+                done.dashboards.len(),
+                done.records
+            ));
+        }
+        TemplateCommand::Export {
+            tenant,
+            email,
+            app,
+            out: target,
+            records,
+        } => {
+            let engine = open(cfg).await?;
+            let ctx = engine
+                .member_ctx(&tenant, &email)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot act as `{email}` in `{tenant}`: {e}"))?;
+            let exported = engine
+                .export_app_with(&ctx, app, records)
+                .await
+                .map_err(|e| refused("export", &e))?;
+            if target.extension().is_some_and(|x| x == "json") {
+                let text = serde_json::to_string_pretty(&exported.to_bundle())?;
+                std::fs::write(&target, text)
+                    .with_context(|| format!("cannot write {}", target.display()))?;
+            } else {
+                exported
+                    .package
+                    .write_dir(&target)
+                    .map_err(|e| refused("export", &e))?;
+            }
+            out.push_str(&format!("{}\n", exported.package.hash()));
+            for w in &exported.warnings {
+                out.push_str(&format!("left out: {}: {}\n", w.field, w.message));
+            }
+        }
+    }
+    std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes())?;
+    Ok(())
 }
 
 /// `formwork import`: the same validation and all-or-nothing write as the

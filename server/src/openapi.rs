@@ -339,6 +339,8 @@ fn schemas() -> Value {
     );
     m.insert("TagList".to_owned(), list_of("Tag"));
     crate::routes::rules::components(&mut m);
+    crate::routes::templates::components(&mut m);
+    crate::routes::audit::components(&mut m);
     crate::routes::members::components(&mut m);
     crate::routes::departments::components(&mut m);
     crate::routes::roles::components(&mut m);

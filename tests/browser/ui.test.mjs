@@ -392,5 +392,27 @@ test("designer_versions", async ({ page }) => {
   await page.waitForSelector("td[data-col=notes] >> text=prefers phone");
 }, { get storageState() { return storageState; } });
 
+test("template_gallery", async ({ page }) => {
+  await page.goto(`${BASE}/`);
+  await page.click("[data-testid=gallery]");
+  await page.waitForURL(`${BASE}/templates`);
+  const card = "li.card[data-template=crm]";
+  await page.waitForSelector(card);
+  assert((await page.textContent(card)).includes("17"), "the CRM card counts its forms");
+  await page.click("[data-testid=install-crm]");
+  await page.fill("dialog input[name=name]", `CRM ${stamp}`);
+  await page.uncheck("dialog input[name=sample_data]");
+  await page.click("[data-testid=install-confirm]");
+  // The queued install is followed to its end, then the new app opens.
+  await page.waitForURL(/\/apps\/[\w-]+$/, { timeout: 120000 });
+  await page.waitForSelector(`h1 >> text=CRM ${stamp}`);
+  assertEq(await page.$$eval("main ul.cards > li.card", (li) => li.length), 17, "the app's 17 forms");
+  await page.waitForSelector("nav.sidebar >> text=客户 Customers");
+  const href = await page.getAttribute("[data-testid=export-app]", "href");
+  assert(/^\/api\/v1\/apps\/[\w-]+\/export$/.test(href), `export link ${href}`);
+  const exported = await page.evaluate(async (u) => (await fetch(u)).json(), href);
+  assertEq(exported.files["manifest.json"].name, `CRM ${stamp}`, "the export names the app");
+}, { get storageState() { return storageState; } });
+
 await setup();
 await run();

@@ -38,6 +38,8 @@ fn body_for(operation_id: &str) -> Option<Value> {
         "create_role" | "update_role" => json!({"name": "b-role"}),
         "create_token" => json!({"name": "b", "scope": "read"}),
         "run_import" => json!({"dry_run": true}),
+        "import_app" => json!({"files": {"manifest.json":
+            {"key": "b_pkg", "name": "B package", "version": "1.0.0", "forms": []}}}),
         "put_form_permissions" => json!({"entries": [{"subject": {"role": "member"}, "actions": ["view"]}]}),
         "export_records" => json!({"format": "csv"}),
         "create_webhook" | "update_webhook" => json!({"name": "hook", "url": "http://127.0.0.1:9/hook",
@@ -193,6 +195,12 @@ e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
         .await;
     assert_eq!(api_token.status, 201, "{}", api_token.text);
     let api_token = api_token.body["id"].as_str().unwrap().to_owned();
+    // A queued template install.
+    let job = srv
+        .post("/api/v1/templates/crm/install", &a, json!({"name": "Secret CRM"}))
+        .await;
+    assert_eq!(job.status, 202, "{}", job.text);
+    let job = job.body["job_id"].as_str().unwrap().to_owned();
     let secrets = [app.as_str(), form.as_str(), id.as_str(), "Secret"];
 
     let b = srv.tenant("other").await;
@@ -233,6 +241,7 @@ e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
             .replace("{view_id}", &view)
             .replace("{batch_id}", &batch)
             .replace("{import_id}", &import)
+            .replace("{job_id}", &job)
             .replace("{user_id}", &member)
             .replace("{app_id}", &app)
             .replace("{form_id}", &form)

@@ -17,7 +17,9 @@ mod isolation;
 mod lifecycle;
 mod members;
 mod permissions;
+mod templates;
 mod v5;
+mod v5_jdy;
 mod walkthrough;
 mod workflow;
 

@@ -210,8 +210,10 @@ impl Engine {
         }
         .insert(&tx)
         .await?;
+        let out = view(row)?;
+        crate::audit::record_view(&tx, ctx, "department.created", "department", &out.id, &out).await?;
         tx.commit().await?;
-        view(row)
+        Ok(out)
     }
 
     /// Renames, moves, or changes the manager of a department.
@@ -255,8 +257,10 @@ impl Engine {
         }
         row.updated_at = Set(ctx.now);
         let row = row.update(&tx).await?;
+        let out = view(row)?;
+        crate::audit::record_view(&tx, ctx, "department.updated", "department", &out.id, &out).await?;
         tx.commit().await?;
-        view(row)
+        Ok(out)
     }
 
     /// Deletes an empty department.
@@ -292,6 +296,15 @@ impl Engine {
             .filter(department::Column::Id.eq(id.to_string()))
             .exec(&tx)
             .await?;
+        crate::audit::record(
+            &tx,
+            ctx,
+            "department.deleted",
+            "department",
+            &id.to_string(),
+            serde_json::Value::Null,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -455,6 +455,7 @@ impl Engine {
         .insert(&tx)
         .await?;
         let member = view_of(&tx, row).await?;
+        crate::audit::record_view(&tx, ctx, "member.created", "member", &member.user_id, &member).await?;
         tx.commit().await?;
         Ok(CreatedMember {
             member,
@@ -627,6 +628,7 @@ impl Engine {
             revoke_tokens_of(&tx, ctx.tenant, user_id, ctx.now).await?;
         }
         let view = view_of(&tx, row).await?;
+        crate::audit::record_view(&tx, ctx, "member.updated", "member", &user_id, &view).await?;
         tx.commit().await?;
         Ok(view)
     }
@@ -671,6 +673,15 @@ impl Engine {
             .filter(department::Column::ManagerId.eq(user_id.to_string()))
             .exec(&tx)
             .await?;
+        crate::audit::record(
+            &tx,
+            ctx,
+            "member.removed",
+            "member",
+            &user_id.to_string(),
+            serde_json::Value::Null,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

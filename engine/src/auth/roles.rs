@@ -158,6 +158,7 @@ impl Engine {
         .insert(&tx)
         .await?;
         let out = view(&tx, ctx.tenant, row).await?;
+        crate::audit::record_view(&tx, ctx, "role.created", "role", &out.id, &out).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -190,6 +191,7 @@ impl Engine {
         }
         let row = row.update(&tx).await?;
         let out = view(&tx, ctx.tenant, row).await?;
+        crate::audit::record_view(&tx, ctx, "role.updated", "role", &out.id, &out).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -221,6 +223,15 @@ impl Engine {
             .filter(role::Column::Id.eq(id.to_string()))
             .exec(&tx)
             .await?;
+        crate::audit::record(
+            &tx,
+            ctx,
+            "role.deleted",
+            "role",
+            &id.to_string(),
+            serde_json::json!({"name": current.name}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -6,7 +6,9 @@
 //! may carry an expiry and is revoked by `DELETE`.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
 use serde::{Deserialize, Serialize};
 
 use super::AuthError;
@@ -167,6 +169,7 @@ impl Engine {
         }
         let secret = new_token();
         let _w = self.db().write_lock().await;
+        let tx = self.db().conn().begin().await?;
         let row = token::ActiveModel {
             id: Set(TokenId::new().to_string()),
             tenant_id: Set(ctx.tenant.to_string()),
@@ -180,10 +183,13 @@ impl Engine {
             revoked_at: Set(None),
             scope: Set(Some(input.scope.as_str().to_owned())),
         }
-        .insert(self.db().conn())
+        .insert(&tx)
         .await?;
+        let out = view(row)?;
+        crate::audit::record_view(&tx, ctx, "token.created", "token", &out.id, &out).await?;
+        tx.commit().await?;
         Ok(CreatedToken {
-            view: view(row)?,
+            view: out,
             token: secret,
         })
     }
@@ -211,12 +217,16 @@ impl Engine {
             return Err(not_found(id));
         }
         let _w = self.db().write_lock().await;
+        let tx = conn.begin().await?;
         token::Entity::update_many()
             .col_expr(token::Column::RevokedAt, sea_query::Expr::val(ctx.now))
             .filter(token::Column::TenantId.eq(ctx.tenant.to_string()))
             .filter(token::Column::Id.eq(id.to_string()))
-            .exec(conn)
+            .exec(&tx)
             .await?;
+        let detail = serde_json::json!({"name": t.name, "kind": t.kind, "user_id": t.user_id});
+        crate::audit::record(&tx, ctx, "token.revoked", "token", &id.to_string(), detail).await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -252,6 +252,15 @@ impl Engine {
             .exec_without_returning(&tx)
             .await?;
         insert_version(&tx, ctx, &id.to_string(), 1, Value::Object(checked.def)).await?;
+        crate::audit::record(
+            &tx,
+            ctx,
+            "rule.created",
+            "rule",
+            &row.id,
+            serde_json::json!({"name": row.name, "app_id": row.app_id, "version": 1}),
+        )
+        .await?;
         tx.commit().await?;
         view(&row)
     }
@@ -317,6 +326,15 @@ impl Engine {
         active.updated_at = Set(ctx.now);
         let updated = active.update(&tx).await?;
         insert_version(&tx, ctx, &row.id, version, Value::Object(checked.def)).await?;
+        crate::audit::record(
+            &tx,
+            ctx,
+            "rule.updated",
+            "rule",
+            &row.id,
+            serde_json::json!({"name": updated.name, "enabled": updated.enabled, "version": version}),
+        )
+        .await?;
         tx.commit().await?;
         view(&updated)
     }
@@ -340,9 +358,18 @@ impl Engine {
             .await?;
         rule::Entity::delete_many()
             .filter(rule::Column::TenantId.eq(ctx.tenant.to_string()))
-            .filter(rule::Column::Id.eq(row.id))
+            .filter(rule::Column::Id.eq(row.id.clone()))
             .exec(&tx)
             .await?;
+        crate::audit::record(
+            &tx,
+            ctx,
+            "rule.deleted",
+            "rule",
+            &row.id,
+            serde_json::json!({"name": row.name}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

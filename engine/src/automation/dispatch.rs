@@ -21,20 +21,45 @@ use crate::Engine;
 use crate::ctx::Cause;
 use crate::ids::{FormId, TenantId};
 use crate::jobs::{DEFAULT_MAX_ATTEMPTS, NewJob, enqueue};
-use crate::notify::queue_record_event_in;
-use crate::store::entity::{record, record_history, rule, webhook};
+use crate::notify::{RecordEvent, WebhookEvent, queue_record_event};
+use crate::store::entity::{form, record, record_history, rule, webhook};
 use crate::store::parse_id;
 
 /// Rows one dispatch pass takes.
 pub const DISPATCH_BATCH: u64 = 500;
 
-fn webhook_event(action: &str) -> Option<&'static str> {
+/// The subscription a record action reaches, and 简道云's `op` for it (a
+/// restore reaches `record.created` subscribers of the `jdy` format only).
+fn webhook_event(action: &str) -> Option<(WebhookEvent, &'static str)> {
     match action {
-        "create" => Some("record.created"),
-        "update" => Some("record.updated"),
-        "delete" => Some("record.deleted"),
+        "create" => Some((WebhookEvent::RecordCreated, "data_create")),
+        "update" => Some((WebhookEvent::RecordUpdated, "data_update")),
+        "delete" => Some((WebhookEvent::RecordDeleted, "data_remove")),
+        "restore" => Some((WebhookEvent::RecordCreated, "data_recover")),
         _ => None,
     }
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// 简道云's 数据推送 body: `{op, opTime, data}`, the record with its system
+/// fields (`_id`, `appId`, `entryId`, `creator`, `updater`, `createTime`,
+/// `updateTime`) and its stored values.
+fn jdy_body(op: &str, at: DateTime<Utc>, app_id: Option<&String>, rec: &record::Model) -> Value {
+    let mut data: Map<String, Value> = rec.data.as_object().cloned().unwrap_or_default();
+    data.insert("_id".to_owned(), json!(rec.id));
+    data.insert("appId".to_owned(), json!(app_id));
+    data.insert("entryId".to_owned(), json!(rec.form_id));
+    data.insert("creator".to_owned(), json!({ "_id": rec.created_by }));
+    data.insert("updater".to_owned(), json!({ "_id": rec.updated_by }));
+    data.insert("createTime".to_owned(), json!(iso(rec.created_at)));
+    data.insert("updateTime".to_owned(), json!(iso(rec.updated_at)));
+    if let Some(d) = rec.deleted_at {
+        data.insert("deleteTime".to_owned(), json!(iso(d)));
+    }
+    json!({ "op": op, "opTime": at.timestamp_millis(), "data": data })
 }
 
 impl Engine {
@@ -80,12 +105,19 @@ impl Engine {
             }
         }
         let record_ids: BTreeSet<String> = rows.iter().map(|r| r.record_id.clone()).collect();
-        let data: BTreeMap<String, Value> = record::Entity::find()
+        let records: BTreeMap<String, record::Model> = record::Entity::find()
             .filter(record::Column::Id.is_in(record_ids))
             .all(self.db().conn())
             .await?
             .into_iter()
-            .map(|r| (r.id, r.data))
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        let apps: BTreeMap<String, String> = form::Entity::find()
+            .filter(form::Column::Id.is_in(forms.iter().cloned()))
+            .all(self.db().conn())
+            .await?
+            .into_iter()
+            .map(|f| (f.id, f.app_id))
             .collect();
         // Tenants with any enabled webhook: only their events are offered to
         // the webhook queue (one query per pass instead of one per event).
@@ -113,17 +145,28 @@ impl Engine {
             let tenant: TenantId = parse_id(&row.tenant_id)?;
             let form: FormId = parse_id(&row.form_id)?;
             let cause = Cause::from_json(row.cause.as_ref());
-            if let Some(event) = webhook_event(&row.action).filter(|_| hooked.contains(&row.tenant_id)) {
+            if let Some((event, op)) = webhook_event(&row.action).filter(|_| hooked.contains(&row.tenant_id))
+            {
+                let rec = records.get(&row.record_id);
                 let payload = json!({
-                    "event": event,
+                    "event": event.as_str(),
                     "form_id": row.form_id,
                     "record_id": row.record_id,
                     "version": row.version,
                     "at": row.at,
                     "changes": row.changes,
-                    "data": data.get(&row.record_id),
+                    "data": rec.map(|r| &r.data),
                 });
-                queue_record_event_in(&tx, tenant, event, &row.id, form, payload, now).await?;
+                let event = RecordEvent {
+                    subscription: event,
+                    is_restore: row.action == "restore",
+                    event_id: &row.id,
+                    form_id: form,
+                    payload,
+                    jdy: rec.map(|r| jdy_body(op, row.at, apps.get(&row.form_id), r)),
+                    is_api_or_batch: cause.is_api_or_batch,
+                };
+                queue_record_event(&tx, tenant, &event, now).await?;
             }
             if cause.no_rules {
                 continue;

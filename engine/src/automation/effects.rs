@@ -84,7 +84,8 @@ fn record_error(i: usize, e: RecordError) -> AutomationError {
 }
 
 impl Engine {
-    /// Resolves a form named by id or by name within `app`.
+    /// Resolves a form named by id, by package key (`surveys`) or by name
+    /// within `app`.
     pub(crate) async fn resolve_form(
         &self,
         ctx: &Ctx,
@@ -95,8 +96,13 @@ impl Engine {
         if let Some(f) = cache.get(name) {
             return Ok(Some(Arc::clone(f)));
         }
+        let by_key = match name.parse::<FormId>() {
+            Ok(_) => None,
+            Err(_) => crate::template::form_by_key(self.db().conn(), ctx.tenant, app, name).await?,
+        };
         let id = match name.parse::<FormId>() {
             Ok(id) => Some(id),
+            Err(_) if by_key.is_some() => by_key,
             Err(_) => form::Entity::find()
                 .filter(form::Column::TenantId.eq(ctx.tenant.to_string()))
                 .filter(form::Column::AppId.eq(app.to_string()))

@@ -28,6 +28,7 @@
 
 pub mod action;
 mod crud;
+pub(crate) use crud::firing_prefix;
 mod dispatch;
 mod effects;
 mod error;

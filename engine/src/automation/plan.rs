@@ -83,6 +83,7 @@ impl Engine {
         ];
         all.extend(crate::notify::job_kinds());
         all.push(Arc::new(crate::exchange::job::ImportKind::new(self.clone())));
+        all.push(Arc::new(crate::template::job::InstallKind::new(self.clone())));
         for k in all {
             if let Err(e) = kinds.register(k) {
                 tracing::error!(error = %e, "job kind registered twice");

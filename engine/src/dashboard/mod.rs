@@ -301,9 +301,20 @@ impl Engine {
         };
         let db = self.db();
         let _w = db.write_lock().await;
+        let tx = db.conn().begin().await?;
         dashboard::Entity::insert(dashboard::ActiveModel::from(row.clone()))
-            .exec_without_returning(db.conn())
+            .exec_without_returning(&tx)
             .await?;
+        crate::audit::record(
+            &tx,
+            ctx,
+            "dashboard.created",
+            "dashboard",
+            &row.id,
+            serde_json::json!({"name": row.name, "app_id": row.app_id}),
+        )
+        .await?;
+        tx.commit().await?;
         view(&row)
     }
 
@@ -371,6 +382,15 @@ impl Engine {
             .filter(dashboard::Column::Id.eq(row.id.clone()))
             .exec(&tx)
             .await?;
+        crate::audit::record(
+            &tx,
+            ctx,
+            "dashboard.updated",
+            "dashboard",
+            &row.id,
+            serde_json::json!({"name": def.name, "version": row.version + 1}),
+        )
+        .await?;
         tx.commit().await?;
         view(&dashboard::Model {
             def: raw,
@@ -390,7 +410,18 @@ impl Engine {
         let row = self.dashboard_row(ctx, id).await?;
         let db = self.db();
         let _w = db.write_lock().await;
-        dashboard::Entity::delete_by_id(row.id).exec(db.conn()).await?;
+        let tx = db.conn().begin().await?;
+        dashboard::Entity::delete_by_id(row.id.clone()).exec(&tx).await?;
+        crate::audit::record(
+            &tx,
+            ctx,
+            "dashboard.deleted",
+            "dashboard",
+            &row.id,
+            serde_json::json!({"name": row.name}),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -110,11 +110,23 @@ impl Engine {
     /// # Errors
     /// `forbidden` for members; `validation_failed` for a bad name.
     pub async fn create_app(&self, ctx: &Ctx, input: AppInput) -> Result<AppView, MetaError> {
+        self.create_app_with_id(ctx, AppId::new(), input).await
+    }
+
+    /// Creates an app with a chosen id (a queued template install names its
+    /// app after its job, so a second attempt finds the first one's app).
+    pub(crate) async fn create_app_with_id(
+        &self,
+        ctx: &Ctx,
+        id: AppId,
+        input: AppInput,
+    ) -> Result<AppView, MetaError> {
         require(ctx, Action::DesignApps)?;
         check_name(&input.name)?;
         let _w = self.db().write_lock().await;
+        let tx = self.db().conn().begin().await?;
         let row = app::ActiveModel {
-            id: Set(AppId::new().to_string()),
+            id: Set(id.to_string()),
             tenant_id: Set(ctx.tenant.to_string()),
             name: Set(input.name.trim().to_owned()),
             description: Set(input.description),
@@ -123,8 +135,18 @@ impl Engine {
             updated_at: Set(ctx.now),
             deleted_at: Set(None),
         }
-        .insert(self.db().conn())
+        .insert(&tx)
         .await?;
+        crate::audit::record(
+            &tx,
+            ctx,
+            "app.created",
+            "app",
+            &row.id,
+            serde_json::json!({"name": row.name}),
+        )
+        .await?;
+        tx.commit().await?;
         row.try_into()
     }
 
@@ -154,7 +176,19 @@ impl Engine {
         }
         active.updated_at = Set(ctx.now);
         let _w = self.db().write_lock().await;
-        active.update(self.db().conn()).await?.try_into()
+        let tx = self.db().conn().begin().await?;
+        let row = active.update(&tx).await?;
+        crate::audit::record(
+            &tx,
+            ctx,
+            "app.updated",
+            "app",
+            &row.id,
+            serde_json::json!({"name": row.name, "description": row.description}),
+        )
+        .await?;
+        tx.commit().await?;
+        row.try_into()
     }
 
     /// Soft-deletes an app (its forms and records stay in the database).
@@ -187,6 +221,15 @@ impl Engine {
             .filter(form::Column::DeletedAt.is_null())
             .exec(&tx)
             .await?;
+        crate::audit::record(
+            &tx,
+            ctx,
+            "app.deleted",
+            "app",
+            &id.to_string(),
+            serde_json::json!({"forms": forms.len()}),
+        )
+        .await?;
         tx.commit().await?;
         for f in forms.iter().filter_map(|f| f.parse().ok()) {
             self.form_cache().evict(ctx.tenant, f);

@@ -43,10 +43,11 @@ pub use delivery::{DeliveryPage, DeliveryQuery, DeliveryView};
 pub use email_job::EmailDelivery;
 pub use error::NotifyError;
 pub use inbox::{MarkedRead, NotificationPage, NotificationQuery, NotificationView, notify_in};
+pub(crate) use queue::{RecordEvent, queue_record_event};
 pub use queue::{queue_email_in, queue_record_event_in, queue_webhook_in};
-pub use sign::{sign, signature_header};
+pub use sign::{jdy_sign, sign, signature_header};
 pub use smtp::{SmtpInput, SmtpSettingsView};
-pub use webhook::{WebhookInput, WebhookView};
+pub use webhook::{WebhookFormat, WebhookInput, WebhookView};
 pub use webhook_job::WebhookDelivery;
 
 use crate::jobs::JobKind;

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::error::invalid;
 use super::{
     CALL_EVENT, EMAIL_JOB, EMAIL_MAX_ATTEMPTS, NotifyError, WEBHOOK_JOB, WEBHOOK_MAX_ATTEMPTS, WebhookEvent,
-    WebhookId, webhook,
+    WebhookFormat, WebhookId, webhook,
 };
 use crate::error::FieldError;
 use crate::ids::{FormId, JobId, TenantId};
@@ -142,6 +142,52 @@ pub async fn queue_record_event_in<C: ConnectionTrait>(
             "must be one of record.created, record.updated, record.deleted",
         ));
     };
+    let event = RecordEvent {
+        subscription: ev,
+        is_restore: false,
+        event_id,
+        form_id,
+        payload,
+        jdy: None,
+        is_api_or_batch: false,
+    };
+    queue_record_event(conn, tenant, &event, now).await
+}
+
+/// A record event as [`queue_record_event`] delivers it.
+pub(crate) struct RecordEvent<'a> {
+    /// The subscription it reaches (a restore reaches `record.created`).
+    pub subscription: WebhookEvent,
+    /// A restore from the recycle bin: only `jdy` hooks hear of it
+    /// (`data_recover`).
+    pub is_restore: bool,
+    /// The outbox row id.
+    pub event_id: &'a str,
+    /// The record's form.
+    pub form_id: FormId,
+    /// The `data` of the `formwork` body.
+    pub payload: Value,
+    /// The whole `jdy` body (`{op, opTime, data}`), when built.
+    pub jdy: Option<Value>,
+    /// Written through the v5 API or a batch call.
+    pub is_api_or_batch: bool,
+}
+
+/// Queues one delivery of `event` per enabled webhook of the tenant that
+/// wants it, in the webhook's format, with idempotency key
+/// `webhook:{webhook_id}:event:{event_id}`. Returns how many deliveries
+/// were newly queued.
+///
+/// # Errors
+/// `validation_failed` for an empty or long event id; `payload_too_large`;
+/// `internal`.
+pub(crate) async fn queue_record_event<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    event: &RecordEvent<'_>,
+    now: DateTime<Utc>,
+) -> Result<usize, NotifyError> {
+    let event_id = event.event_id;
     if event_id.is_empty() || event_id.len() > MAX_EVENT_ID_LEN {
         return Err(invalid(
             "event_id",
@@ -151,22 +197,32 @@ pub async fn queue_record_event_in<C: ConnectionTrait>(
     let hooks: Vec<_> = webhook::enabled(conn, tenant)
         .await?
         .into_iter()
-        .filter(|h| h.wants(ev, form_id))
+        .filter(|h| h.wants(event.subscription, event.form_id))
+        .filter(|h| h.push_api_writes || !event.is_api_or_batch)
         .collect();
-    if hooks.is_empty() {
-        return Ok(0);
-    }
-    let body = json!({
-        "event": ev.as_str(),
-        "event_id": event_id,
-        "form_id": form_id,
-        "data": payload,
-    });
     let mut queued = 0;
     for hook in hooks {
+        let (name, body) = match hook.format {
+            WebhookFormat::Formwork if event.is_restore => continue,
+            WebhookFormat::Formwork => (
+                event.subscription.as_str(),
+                json!({
+                    "event": event.subscription.as_str(),
+                    "event_id": event_id,
+                    "form_id": event.form_id,
+                    "data": event.payload,
+                }),
+            ),
+            WebhookFormat::Jdy => match &event.jdy {
+                Some(body) => (
+                    body.get("op").and_then(Value::as_str).unwrap_or("data_update"),
+                    body.clone(),
+                ),
+                None => continue,
+            },
+        };
         let key = format!("{}event:{event_id}", webhook::key_prefix(hook.id));
-        let (_, created) =
-            enqueue_delivery(conn, tenant, hook.id, ev.as_str(), body.clone(), key, now).await?;
+        let (_, created) = enqueue_delivery(conn, tenant, hook.id, name, body, key, now).await?;
         queued += usize::from(created);
     }
     Ok(queued)

@@ -54,10 +54,46 @@ pub struct WebhookInput {
     /// Disabled webhooks receive nothing (default true).
     #[serde(default = "enabled_default")]
     pub enabled: bool,
+    /// `formwork` (default) or `jdy`: 简道云's 数据推送 body, `nonce` and
+    /// `timestamp` in the query, `x-jdy-signature`, a `success` reply.
+    #[serde(default)]
+    pub format: WebhookFormat,
+    /// Whether events of API (v5) and batch writes are delivered (default
+    /// true; 简道云 itself never pushes them).
+    #[serde(default = "enabled_default")]
+    pub push_api_writes: bool,
 }
 
 const fn enabled_default() -> bool {
     true
+}
+
+/// How deliveries are shaped and signed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    /// `{"event", "event_id", "form_id", "data"}`, `X-Formwork-Signature`.
+    #[default]
+    Formwork,
+    /// 简道云's `{"op", "opTime", "data"}`, `x-jdy-signature`.
+    Jdy,
+}
+
+impl WebhookFormat {
+    /// The stored name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Formwork => "formwork",
+            Self::Jdy => "jdy",
+        }
+    }
+
+    /// Parses a stored name (anything unknown is `formwork`).
+    #[must_use]
+    pub fn parse(s: &str) -> Self {
+        if s == "jdy" { Self::Jdy } else { Self::Formwork }
+    }
 }
 
 /// A webhook as the API shows it.
@@ -78,6 +114,10 @@ pub struct WebhookView {
     pub form_ids: Option<Vec<FormId>>,
     /// Whether it receives anything.
     pub enabled: bool,
+    /// Delivery format.
+    pub format: WebhookFormat,
+    /// Whether events of API and batch writes are delivered.
+    pub push_api_writes: bool,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -94,6 +134,8 @@ pub(super) struct Hook {
     pub events: Vec<WebhookEvent>,
     pub form_ids: Option<Vec<FormId>>,
     pub enabled: bool,
+    pub format: WebhookFormat,
+    pub push_api_writes: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -117,6 +159,8 @@ impl Hook {
             events,
             form_ids,
             enabled: m.enabled,
+            format: WebhookFormat::parse(&m.format),
+            push_api_writes: m.push_api_writes,
             created_at: m.created_at,
             updated_at: m.updated_at,
         })
@@ -142,6 +186,8 @@ impl Hook {
             events: self.events,
             form_ids: self.form_ids,
             enabled: self.enabled,
+            format: self.format,
+            push_api_writes: self.push_api_writes,
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -174,6 +220,8 @@ struct Checked {
     events: Vec<WebhookEvent>,
     form_ids: Option<Vec<FormId>>,
     enabled: bool,
+    format: WebhookFormat,
+    push_api_writes: bool,
 }
 
 /// True for an absolute `http`/`https` URL with a host.
@@ -270,6 +318,8 @@ async fn check<C: ConnectionTrait>(
         events: events.into_iter().filter_map(WebhookEvent::parse).collect(),
         form_ids,
         enabled: input.enabled,
+        format: input.format,
+        push_api_writes: input.push_api_writes,
     })
 }
 
@@ -392,6 +442,8 @@ impl Engine {
             events: Set(json!(c.events)),
             form_ids: Set(form_ids_json(c.form_ids.as_ref())),
             enabled: Set(c.enabled),
+            format: Set(c.format.as_str().to_owned()),
+            push_api_writes: Set(c.push_api_writes),
             created_at: Set(ctx.now),
             updated_at: Set(ctx.now),
         }
@@ -428,6 +480,8 @@ impl Engine {
             events: Set(json!(c.events)),
             form_ids: Set(form_ids_json(c.form_ids.as_ref())),
             enabled: Set(c.enabled),
+            format: Set(c.format.as_str().to_owned()),
+            push_api_writes: Set(c.push_api_writes),
             updated_at: Set(ctx.now),
             ..Default::default()
         };

@@ -1,5 +1,6 @@
 //! The `webhook_delivery` job: one signed `POST` of a queued body to a
-//! webhook's URL. A 2xx answer succeeds; any other answer or a network
+//! webhook's URL. A 2xx answer succeeds (for the `jdy` format, a 2xx whose
+//! body is `success`, as 简道云 expects); any other answer or a network
 //! error fails the attempt, and the job queue retries it with its backoff.
 //! Every attempt is written to the delivery log.
 
@@ -12,8 +13,10 @@ use tokio::sync::OnceCell;
 
 use super::delivery::{self, Attempt};
 use super::queue::WebhookJob;
-use super::webhook::Hook;
-use super::{Channel, DeliveryStatus, NotifyError, WEBHOOK_JOB, WEBHOOK_TIMEOUT_SECS, signature_header};
+use super::webhook::{Hook, WebhookFormat};
+use super::{
+    Channel, DeliveryStatus, NotifyError, WEBHOOK_JOB, WEBHOOK_TIMEOUT_SECS, jdy_sign, signature_header,
+};
 use crate::error::ErrorCode;
 use crate::jobs::{BoxFuture, JobCtx, JobError, JobKind, JobOutcome};
 use crate::meta::field_type::Kinded;
@@ -136,15 +139,39 @@ async fn post(
     timestamp: i64,
     body: Vec<u8>,
 ) -> Answer {
-    let signature = signature_header(&hook.secret, timestamp, &body);
     let header = |v: &str| HeaderValue::from_str(v).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-    let sent = client
-        .post(&hook.url)
+    let request = match hook.format {
+        WebhookFormat::Formwork => {
+            let signature = signature_header(&hook.secret, timestamp, &body);
+            client
+                .post(&hook.url)
+                .header("X-Formwork-Timestamp", header(&timestamp.to_string()))
+                .header("X-Formwork-Signature", header(&signature))
+        }
+        WebhookFormat::Jdy => {
+            // A fresh nonce per attempt; the job id stays in a header.
+            let nonce = uuid::Uuid::new_v4().simple().to_string();
+            let signature = jdy_sign(&nonce, &body, &hook.secret, timestamp);
+            let mut url = match reqwest::Url::parse(&hook.url) {
+                Ok(url) => url,
+                Err(e) => {
+                    return Answer {
+                        status: None,
+                        excerpt: None,
+                        error: Some(format!("the webhook URL is not valid: {e}")),
+                    };
+                }
+            };
+            url.query_pairs_mut()
+                .append_pair("nonce", &nonce)
+                .append_pair("timestamp", &timestamp.to_string());
+            client.post(url).header("x-jdy-signature", header(&signature))
+        }
+    };
+    let sent = request
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
         .header("X-Formwork-Event", header(event))
         .header("X-Formwork-Delivery", header(&ctx.job().id.to_string()))
-        .header("X-Formwork-Timestamp", header(&timestamp.to_string()))
-        .header("X-Formwork-Signature", header(&signature))
         .body(body)
         .send()
         .await;
@@ -169,7 +196,13 @@ async fn post(
     }
     bytes.truncate(MAX_RESPONSE_BYTES);
     let excerpt = (!bytes.is_empty()).then(|| String::from_utf8_lossy(&bytes).into_owned());
-    let error = (!status.is_success()).then(|| format!("the webhook answered HTTP {}", status.as_u16()));
+    let error = if !status.is_success() {
+        Some(format!("the webhook answered HTTP {}", status.as_u16()))
+    } else if hook.format == WebhookFormat::Jdy && excerpt.as_deref().map(str::trim) != Some("success") {
+        Some("the webhook did not answer `success` (the jdy format needs it)".to_owned())
+    } else {
+        None
+    };
     Answer {
         status: Some(status.as_u16()),
         excerpt,

@@ -141,6 +141,7 @@ impl Engine {
         inputs: Vec<RecordInput>,
     ) -> Result<Vec<RecordView>, RecordError> {
         require(ctx, Action::WriteData)?;
+        let ctx = &ctx.as_batch();
         let limit = self.config().max_batch;
         if inputs.len() > limit {
             return Err(RecordError::BatchTooLarge {

@@ -77,10 +77,24 @@ impl Engine {
         row: &record::Model,
         deleted: bool,
     ) -> Result<(), RecordError> {
-        let version = row.version + 1;
         let db = self.db();
         let _w = db.write_lock().await;
         let tx = db.conn().begin().await?;
+        self.set_deleted_in(&tx, ctx, form_id, row, deleted).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// [`Self::set_deleted`] on the caller's transaction (write lock held).
+    pub(crate) async fn set_deleted_in<C: sea_orm::ConnectionTrait>(
+        &self,
+        conn: &C,
+        ctx: &Ctx,
+        form_id: FormId,
+        row: &record::Model,
+        deleted: bool,
+    ) -> Result<(), RecordError> {
+        let version = row.version + 1;
         let result = record::Entity::update_many()
             .col_expr(record::Column::DeletedAt, Expr::val(deleted.then_some(ctx.now)))
             .col_expr(record::Column::Version, Expr::val(version))
@@ -89,7 +103,7 @@ impl Engine {
             .filter(record::Column::TenantId.eq(ctx.tenant.to_string()))
             .filter(record::Column::Id.eq(row.id.clone()))
             .filter(record::Column::Version.eq(row.version))
-            .exec(&tx)
+            .exec(conn)
             .await?;
         if result.rows_affected == 0 {
             return Err(RecordError::VersionMismatch {
@@ -98,10 +112,8 @@ impl Engine {
             });
         }
         let action = if deleted { "delete" } else { "restore" };
-        self.write_history(&tx, ctx, form_id, &row.id, version, action, json!({}))
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_history(conn, ctx, form_id, &row.id, version, action, json!({}))
+            .await
     }
 
     /// Deletes a record from the recycle bin for good, with its history and

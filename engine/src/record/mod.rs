@@ -6,6 +6,7 @@
 //! removed fields stays stored and is hidden from responses; unique fields
 //! are enforced by per-form unique indexes.
 
+mod batch;
 mod create;
 mod delete;
 mod error;

@@ -98,6 +98,15 @@ impl Engine {
             .exec_without_returning(&tx)
             .await?;
         insert_version(&tx, ctx, &row.id, 1, row.def.clone()).await?;
+        crate::audit::record(
+            &tx,
+            ctx,
+            "workflow.created",
+            "workflow",
+            &row.id,
+            serde_json::json!({"name": row.name, "form_id": row.form_id, "active": active}),
+        )
+        .await?;
         tx.commit().await?;
         view(&row)
     }
@@ -181,6 +190,15 @@ impl Engine {
             deactivate_others(&tx, ctx, form_id, &row.id).await?;
         }
         insert_version(&tx, ctx, &row.id, version, raw.clone()).await?;
+        crate::audit::record(
+            &tx,
+            ctx,
+            "workflow.updated",
+            "workflow",
+            &row.id,
+            serde_json::json!({"name": def.name, "version": version, "active": active}),
+        )
+        .await?;
         tx.commit().await?;
         view(&workflow::Model {
             version,

@@ -12,6 +12,7 @@
 //! `record_history` rows (action `workflow`), through the same outbox as
 //! record events.
 
+pub mod close;
 pub mod crud;
 pub mod def;
 pub mod error;

@@ -906,7 +906,7 @@ pub(crate) fn diff(old: &Value, new: &Map<String, Value>) -> Value {
     )
 }
 
-fn clean_comment(c: Option<&str>) -> Result<Option<String>, WorkflowError> {
+pub(crate) fn clean_comment(c: Option<&str>) -> Result<Option<String>, WorkflowError> {
     let Some(c) = c.map(str::trim).filter(|c| !c.is_empty()) else {
         return Ok(None);
     };

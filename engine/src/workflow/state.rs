@@ -22,6 +22,8 @@ pub const APPROVED: &str = "approved";
 pub const REJECTED: &str = "rejected";
 /// Taken back by the initiator.
 pub const WITHDRAWN: &str = "withdrawn";
+/// Ended by an owner or admin while it ran.
+pub const CLOSED: &str = "closed";
 
 /// Task statuses.
 pub const TODO: &str = "todo";
@@ -287,6 +289,10 @@ impl<'a> Step<'a> {
             REJECTED => (
                 "审批被拒绝 Rejected",
                 format!("{} finished: rejected", self.flow.name),
+            ),
+            CLOSED => (
+                "流程已结束 Closed",
+                format!("{} was closed by an administrator", self.flow.name),
             ),
             _ => (
                 "流程已撤回 Withdrawn",

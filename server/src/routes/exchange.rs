@@ -127,14 +127,14 @@ struct UploadParams {
     file_name: Option<String>,
 }
 
-fn too_large() -> ApiError {
-    ApiError::payload_too_large(format!("the file is over the limit of {MAX_FILE_BYTES} bytes"))
+fn too_large(limit: usize) -> ApiError {
+    ApiError::payload_too_large(format!("the body is over the limit of {limit} bytes"))
 }
 
 /// The raw body, refused over `limit` (a declared length at once; a
 /// streamed body is read past the limit only to let the client finish
 /// sending, so it sees the 413).
-async fn read_limited(
+pub(crate) async fn read_limited(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
@@ -145,7 +145,7 @@ async fn read_limited(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit.saturating_mul(4)) {
-        return Err(too_large());
+        return Err(too_large(limit));
     }
     let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit));
     let mut over = false;
@@ -164,7 +164,7 @@ async fn read_limited(
         }
         body.extend_from_slice(&chunk);
     }
-    if over { Err(too_large()) } else { Ok(body) }
+    if over { Err(too_large(limit)) } else { Ok(body) }
 }
 
 async fn upload_import(

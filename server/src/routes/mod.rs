@@ -10,6 +10,7 @@
 
 pub mod aggregate;
 pub mod apps;
+pub mod audit;
 pub mod auth;
 pub mod dashboards;
 pub mod departments;
@@ -24,6 +25,7 @@ pub mod rules;
 pub mod settings;
 pub mod system;
 pub mod tags;
+pub mod templates;
 pub mod tokens;
 pub mod v5;
 pub mod webhooks;
@@ -174,6 +176,8 @@ pub fn all() -> Vec<&'static Endpoint> {
         settings::ENDPOINTS,
         workflows::ENDPOINTS,
         dashboards::ENDPOINTS,
+        templates::ENDPOINTS,
+        audit::ENDPOINTS,
         v5::meta::ENDPOINTS,
         v5::data::ENDPOINTS,
         v5::write::ENDPOINTS,
@@ -191,6 +195,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     departments::configure(cfg);
     roles::configure(cfg);
     tokens::configure(cfg);
+    // Before apps: `/api/v1/apps/import` is not an `{app_id}`.
+    templates::configure(cfg);
     apps::configure(cfg);
     forms::configure(cfg);
     records::configure(cfg);
@@ -204,6 +210,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     settings::configure(cfg);
     workflows::configure(cfg);
     dashboards::configure(cfg);
+    audit::configure(cfg);
 }
 
 /// Registers `endpoints`: one actix resource per distinct path, in first

@@ -75,6 +75,12 @@ pub fn components(m: &mut Map<String, Value>) {
         json!({"type": "array", "items": {"enum": ["record.created", "record.updated", "record.deleted"]}});
     let form_ids = json!({"type": ["array", "null"], "items": id, "maxItems": 100,
                           "description": "Only record events of these forms; null for every form."});
+    let format = json!({"enum": ["formwork", "jdy"], "default": "formwork",
+        "description": "`jdy`: 简道云's 数据推送 body `{op, opTime, data}`, `?nonce=&timestamp=` on the URL, \
+            `x-jdy-signature` = hex SHA-1 of `nonce:body:secret:timestamp`, and only a 2xx `success` reply counts \
+            as delivered (docs/v5.md)."});
+    let push = json!({"type": "boolean", "default": true,
+        "description": "Deliver events of v5 API and batch writes too (简道云 never does)."});
     m.insert(
         "WebhookInput".to_owned(),
         json!({"type": "object", "required": ["name", "url"], "additionalProperties": false,
@@ -86,7 +92,8 @@ pub fn components(m: &mut Map<String, Value>) {
                 "url": {"type": "string", "format": "uri", "description": "http or https."},
                 "secret": {"type": "string", "minLength": 16, "maxLength": 200,
                            "description": "Generated when absent on create; kept when absent on update."},
-                "events": events, "form_ids": form_ids, "enabled": {"type": "boolean", "default": true}}}),
+                "events": events, "form_ids": form_ids, "enabled": {"type": "boolean", "default": true},
+                "format": format, "push_api_writes": push}}),
     );
     m.insert(
         "Webhook".to_owned(),
@@ -94,6 +101,7 @@ pub fn components(m: &mut Map<String, Value>) {
             "id": id, "name": {"type": "string"}, "url": {"type": "string"},
             "secret": {"type": "string", "description": "In full only in the answer that set it; else `****` and its last four characters."},
             "events": events, "form_ids": form_ids, "enabled": {"type": "boolean"},
+            "format": {"enum": ["formwork", "jdy"]}, "push_api_writes": {"type": "boolean"},
             "created_at": time, "updated_at": time}}),
     );
     m.insert(

@@ -10,6 +10,9 @@ import { tableView } from "./views/table.js";
 import { recordView } from "./views/record.js";
 import { designerView } from "./views/designer.js";
 
+// Loaded on first use, to keep the first screen small.
+const templatesView = async (ctx) => (await import("./views/templates.js")).templatesView(ctx);
+
 const TENANTS_KEY = "fw.tenants";
 // Set at login, cleared at logout or on a 401: lets a signed-out visit go
 // straight to the login page without asking the API (the cookie is HttpOnly).
@@ -26,6 +29,7 @@ const routes = [
   [/^\/login$/, loginView, { bare: true }],
   [/^\/$/, homeView],
   [/^\/apps$/, homeView],
+  [/^\/templates$/, templatesView],
   [/^\/apps\/([\w-]+)$/, appView, { keys: ["app"] }],
   [/^\/apps\/([\w-]+)\/new-form$/, designerView, { keys: ["app"] }],
   [/^\/apps\/([\w-]+)\/forms\/([\w-]+)$/, tableView, { keys: ["app", "form"] }],

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use chrono::{TimeDelta, Utc};
+use chrono::{TimeDelta, Timelike, Utc};
 use serde_json::{Value, json};
 
 use super::{clock, count, create_rule, crm, day_text, insert_all, records, runs, tick, utc};
@@ -70,12 +70,19 @@ e2e!(churn_alert, clock(), |srv: Server| async move {
             ]}),
         )
         .await;
+    // The daily run fires at the top of the hour one to two hours from now,
+    // so no occurrence falls between the rule's creation and the first day
+    // the test drives, whatever the time of day the test runs at.
+    let first = Utc::now() + TimeDelta::hours(2);
+    let hour = first.hour();
+    let t0 = first.date_naive();
     let daily = create_rule(
         &srv,
         &token,
         &app,
         json!({"name": "churn alert", "form_id": customers,
-               "trigger": {"kind": "schedule", "cron": "0 8 * * *"}, "script": CHURN_SCRIPT}),
+               "trigger": {"kind": "schedule", "cron": format!("0 {hour} * * *")},
+               "script": CHURN_SCRIPT}),
     )
     .await;
     create_rule(
@@ -89,7 +96,6 @@ e2e!(churn_alert, clock(), |srv: Server| async move {
 
     // Order histories relative to the first day the schedule fires:
     // (name, gap between orders, orders, days since the last, at risk).
-    let t0 = Utc::now().date_naive().succ_opt().unwrap();
     let profiles: [(&str, i64, i64, i64, bool); 9] = [
         ("steady-gone", 30, 6, 70, true), // 70 > 60 and ≥ 60
         ("weekly-gone", 7, 8, 61, true),  // 61 > 14 and ≥ 60
@@ -127,7 +133,7 @@ e2e!(churn_alert, clock(), |srv: Server| async move {
     // Three days: the first run tags and makes tasks, the next ones see the
     // tag and do nothing more.
     for d in 0..3 {
-        let report = tick(&srv, &token, utc(t0 + TimeDelta::days(d), 8, 30)).await;
+        let report = tick(&srv, &token, utc(t0 + TimeDelta::days(d), hour, 30)).await;
         assert!(report["ran"].as_u64().unwrap() >= 1, "{report}");
     }
     let tagged: BTreeSet<String> = records(&srv, &token, &customers, json!({"tag": "流失风险"}))
@@ -163,7 +169,7 @@ e2e!(churn_alert, clock(), |srv: Server| async move {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    tick(&srv, &token, utc(t0 + TimeDelta::days(2), 9, 0)).await;
+    tick(&srv, &token, utc(t0 + TimeDelta::days(2), hour, 45)).await;
     let tagged: BTreeSet<String> = records(&srv, &token, &customers, json!({"tag": "流失风险"}))
         .await
         .iter()
@@ -173,7 +179,7 @@ e2e!(churn_alert, clock(), |srv: Server| async move {
     expected.remove(back);
     assert_eq!(tagged, expected, "the returning customer lost the tag");
     // The next morning's run leaves it untagged: it just ordered.
-    tick(&srv, &token, utc(t0 + TimeDelta::days(3), 8, 30)).await;
+    tick(&srv, &token, utc(t0 + TimeDelta::days(3), hour, 30)).await;
     assert_eq!(
         count(&srv, &token, &customers, json!({"tag": "流失风险"})).await,
         expected.len() as u64

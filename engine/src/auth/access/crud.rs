@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use jsonschema::Validator;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use sea_query::Expr;
 use serde::Serialize;
 use serde_json::Value;
@@ -115,14 +115,25 @@ impl Engine {
     ) -> Result<(), AccessError> {
         let db = self.db();
         let _w = db.write_lock().await;
+        let tx = db.conn().begin().await.map_err(crate::auth::AuthError::from)?;
+        let action = if value.is_some() {
+            "permissions.updated"
+        } else {
+            "permissions.cleared"
+        };
+        let detail = value.clone().unwrap_or(Value::Null);
         form::Entity::update_many()
             .col_expr(form::Column::Permissions, Expr::val(value))
             .filter(form::Column::TenantId.eq(ctx.tenant.to_string()))
             .filter(form::Column::Id.eq(form_id.to_string()))
             .filter(form::Column::DeletedAt.is_null())
-            .exec(db.conn())
+            .exec(&tx)
             .await
             .map_err(crate::auth::AuthError::from)?;
+        crate::audit::record(&tx, ctx, action, "form", &form_id.to_string(), detail)
+            .await
+            .map_err(crate::auth::AuthError::from)?;
+        tx.commit().await.map_err(crate::auth::AuthError::from)?;
         self.form_cache().evict(ctx.tenant, form_id);
         Ok(())
     }

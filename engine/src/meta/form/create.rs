@@ -65,6 +65,15 @@ impl Engine {
             &wanted_indexes(self.field_types(), &def),
         )
         .await?;
+        crate::audit::record(
+            &tx,
+            ctx,
+            "form.created",
+            "form",
+            &id.to_string(),
+            serde_json::json!({"name": row.name, "app_id": row.app_id, "version": 1}),
+        )
+        .await?;
         tx.commit().await?;
         db.optimize().await?;
         Ok(LoadedForm::from_row(row)?.view())

@@ -1,6 +1,8 @@
 //! `list_forms`, `get_form`, `form_schema`, `form_versions`, `delete_form`.
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
 use serde_json::Value;
 
 use super::{FormVersionView, FormView, LoadedForm};
@@ -92,7 +94,18 @@ impl Engine {
         let mut active: form::ActiveModel = form.row.clone().into();
         active.deleted_at = Set(Some(ctx.now));
         let _w = self.db().write_lock().await;
-        active.update(self.db().conn()).await?;
+        let tx = self.db().conn().begin().await?;
+        active.update(&tx).await?;
+        crate::audit::record(
+            &tx,
+            ctx,
+            "form.deleted",
+            "form",
+            &id.to_string(),
+            serde_json::json!({"name": form.row.name}),
+        )
+        .await?;
+        tx.commit().await?;
         self.form_cache().evict(ctx.tenant, id);
         Ok(())
     }

@@ -106,6 +106,15 @@ impl Engine {
                 None => MetaError::Store(StoreError::Db(e)),
             });
         }
+        crate::audit::record(
+            &tx,
+            ctx,
+            "form.updated",
+            "form",
+            &id.to_string(),
+            serde_json::json!({"name": row.name, "version": row.version}),
+        )
+        .await?;
         tx.commit().await?;
         self.form_cache().evict(ctx.tenant, id);
         db.optimize().await?;

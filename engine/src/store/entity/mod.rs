@@ -3,6 +3,8 @@
 //! predicate compare equal on SQLite too.
 
 pub mod app;
+pub mod app_package;
+pub mod audit_entry;
 pub mod dashboard;
 pub mod delivery;
 pub mod department;
@@ -17,6 +19,7 @@ pub mod login_failure;
 pub mod member;
 pub mod membership;
 pub mod notification;
+pub mod package_key;
 pub mod record;
 pub mod record_history;
 pub mod record_tag;

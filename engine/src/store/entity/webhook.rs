@@ -21,6 +21,10 @@ pub struct Model {
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub form_ids: Option<Json>,
     pub enabled: bool,
+    /// `formwork` or `jdy`.
+    pub format: String,
+    /// Whether events of API (v5) and batch writes are delivered.
+    pub push_api_writes: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

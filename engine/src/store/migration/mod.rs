@@ -13,6 +13,9 @@ mod m20261123_000008_create_views_dashboards;
 mod m20261123_000009_create_imports;
 mod m20261204_000012_add_form_permissions;
 mod m20261204_000013_create_login_failures;
+mod m20261204_000014_create_app_packages;
+mod m20261204_000015_create_audit_log;
+mod m20261204_000020_add_webhook_format;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -31,6 +34,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000009_create_imports::Migration),
             Box::new(m20261204_000012_add_form_permissions::Migration),
             Box::new(m20261204_000013_create_login_failures::Migration),
+            Box::new(m20261204_000014_create_app_packages::Migration),
+            Box::new(m20261204_000015_create_audit_log::Migration),
+            Box::new(m20261204_000020_add_webhook_format::Migration),
         ]
     }
 }

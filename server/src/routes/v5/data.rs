@@ -13,10 +13,11 @@ use engine::record::RecordView;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::call::{FormBody, FormCall};
 use super::filter::{V5Filter, compile};
 use super::meta::{EntryRef, is_flow_form};
 use super::value::{Directory, read_data};
-use super::{V5Caller, V5Error, id_string, parse, parse_id, v5};
+use super::{V5Caller, V5Error, id_string, parse_id, v5};
 use crate::routes::Endpoint;
 
 /// The rows of this group.
@@ -109,18 +110,21 @@ struct GetBody {
     data_id: String,
 }
 
+impl FormBody for GetBody {
+    fn entry(&self) -> &EntryRef {
+        &self.entry
+    }
+}
+
 async fn v5_get_data(
     engine: web::Data<Engine>,
     caller: V5Caller,
     body: web::Bytes,
 ) -> Result<HttpResponse, V5Error> {
-    let (b, _): (GetBody, _) = parse(&body)?;
-    let ctx = &caller.ctx;
-    let form = b.entry.load(&engine, ctx).await?;
-    let id: RecordId = parse_id("record", &b.data_id)?;
-    let record = engine.get_record(ctx, form.id, id).await?;
-    let reader = Reader::load(&engine, ctx, &form).await?;
-    let data = reader.record(&engine, ctx, &form, &record, None).await?;
+    let c: FormCall<GetBody> = FormCall::load(&engine, caller, &body).await?;
+    let id: RecordId = parse_id("record", &c.body.data_id)?;
+    let record = engine.get_record(&c.ctx, c.form.id, id).await?;
+    let data = c.reader.record(&engine, &c.ctx, &c.form, &record, None).await?;
     Ok(HttpResponse::Ok().json(json!({ "data": data })))
 }
 
@@ -139,14 +143,19 @@ struct ListBody {
     filter: Option<V5Filter>,
 }
 
+impl FormBody for ListBody {
+    fn entry(&self) -> &EntryRef {
+        &self.entry
+    }
+}
+
 async fn v5_list_data(
     engine: web::Data<Engine>,
     caller: V5Caller,
     body: web::Bytes,
 ) -> Result<HttpResponse, V5Error> {
-    let (b, _): (ListBody, _) = parse(&body)?;
-    let ctx = &caller.ctx;
-    let form = b.entry.load(&engine, ctx).await?;
+    let c: FormCall<ListBody> = FormCall::load(&engine, caller, &body).await?;
+    let (b, ctx, form, reader) = (&c.body, &c.ctx, &c.form, &c.reader);
     let limit = b.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(V5Error::bad_request(format!("`limit` must be 1 to {MAX_LIMIT}")));
@@ -180,7 +189,6 @@ async fn v5_list_data(
                 .collect::<Result<_, _>>()?,
         ),
     };
-    let reader = Reader::load(&engine, ctx, &form).await?;
     let mut all = Vec::new();
     if let Some(f) = &b.filter {
         all.push(compile(&form.def, f, &reader.dir)?);
@@ -196,7 +204,7 @@ async fn v5_list_data(
     let page = engine.query_records(ctx, form.id, req, false).await?;
     let mut data = Vec::with_capacity(page.records.len());
     for r in &page.records {
-        data.push(reader.record(&engine, ctx, &form, r, only.as_deref()).await?);
+        data.push(reader.record(&engine, ctx, form, r, only.as_deref()).await?);
     }
     Ok(HttpResponse::Ok().json(json!({ "data": data })))
 }

@@ -8,6 +8,7 @@ use engine::ids::{AppId, FormId};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::call::{FormBody, FormCall};
 use super::value::widget_type;
 use super::{V5Caller, V5Error, id_string, parse, parse_id, v5};
 use crate::routes::Endpoint;
@@ -102,6 +103,12 @@ pub(crate) struct EntryRef {
     pub entry_id: String,
 }
 
+impl FormBody for EntryRef {
+    fn entry(&self) -> &EntryRef {
+        self
+    }
+}
+
 impl EntryRef {
     /// The form, checked to be of the named app.
     ///
@@ -139,9 +146,8 @@ async fn v5_list_widgets(
     caller: V5Caller,
     body: web::Bytes,
 ) -> Result<HttpResponse, V5Error> {
-    let (b, _): (EntryRef, _) = parse(&body)?;
-    let form = b.load(&engine, &caller.ctx).await?;
-    let view = engine.get_form(&caller.ctx, form.id).await?;
+    let c: FormCall<EntryRef> = FormCall::load(&engine, caller, &body).await?;
+    let view = engine.get_form(&c.ctx, c.form.id).await?;
     let widgets: Vec<Value> = view
         .definition
         .fields
@@ -171,14 +177,14 @@ async fn v5_list_widgets(
         .iter()
         .map(|n| json!({"name": n}))
         .collect();
-    if is_flow_form(&engine, &caller.ctx, form.id).await? {
+    if c.reader.is_flow {
         sys.push(json!({"name": "flowState"}));
     }
     // The last change to the form's data, else to the form itself.
     let last = engine
         .query_records(
-            &caller.ctx,
-            form.id,
+            &c.ctx,
+            c.form.id,
             engine::query::model::QueryRequest::from_json(
                 &json!({"sort": [{"field": "_updated_at", "dir": "desc"}], "limit": 1}),
             )?,

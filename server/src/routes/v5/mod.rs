@@ -5,14 +5,17 @@
 //! records, permissions and validation as `/api/v1`, no second data model.
 //!
 //! One module per group: [`meta`] (apps, forms, widgets), [`data`] (reads),
-//! [`write`] (writes), with the value and filter mapping in [`value`] and
+//! [`write`] (writes), [`workflow`] (approval flows), with the value and filter mapping in [`value`] and
 //! [`filter`]. Every request passes [`V5Caller`]: bearer token, then the
-//! per-token rate limit ([`RateLimiter`], default 50 requests/s).
+//! per-token rate limit ([`RateLimiter`], default 50 requests/s); calls on
+//! one form then share the prologue in [`call`].
 
+pub mod call;
 pub mod data;
 pub mod filter;
 pub mod meta;
 pub mod value;
+pub mod workflow;
 pub mod write;
 
 use std::collections::HashMap;
@@ -272,7 +275,12 @@ pub fn parse<T: DeserializeOwned>(body: &web::Bytes) -> Result<(T, Value), V5Err
 }
 
 /// Every v5 endpoint.
-pub const ENDPOINT_GROUPS: [&[Endpoint]; 3] = [meta::ENDPOINTS, data::ENDPOINTS, write::ENDPOINTS];
+pub const ENDPOINT_GROUPS: [&[Endpoint]; 4] = [
+    meta::ENDPOINTS,
+    data::ENDPOINTS,
+    write::ENDPOINTS,
+    workflow::ENDPOINTS,
+];
 
 /// Registers every v5 endpoint (the [`RateLimiter`] is app data, set once
 /// in `app::build` so every worker shares it).

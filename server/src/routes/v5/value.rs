@@ -79,6 +79,12 @@ impl Directory {
         self.by_username.get(&name.to_lowercase()).cloned()
     }
 
+    /// The member with this user id.
+    #[must_use]
+    pub fn get(&self, id: &str) -> Option<&MemberView> {
+        self.by_id.get(id)
+    }
+
     /// `{name, username, status, type, departments}` of a user id.
     #[must_use]
     pub fn member(&self, id: &str) -> Value {

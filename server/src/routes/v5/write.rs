@@ -6,23 +6,20 @@
 //! and its automation rules, and `transaction_id` makes a call idempotent:
 //! a repeat answers the first result and writes nothing.
 
-use std::future::Future;
-
 use actix_web::{HttpResponse, web};
 use engine::Engine;
 use engine::ctx::{Ctx, Role};
 use engine::error::ErrorCode;
 use engine::ids::RecordId;
 use engine::record::RecordInput;
-use engine::record::transaction::TransactionClaim;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
+use super::call::{FormBody, FormCall};
 use super::data::Reader;
 use super::meta::EntryRef;
 use super::value::write_data;
-use super::{V5Caller, V5Error, id_string, parse, parse_id, v5};
+use super::{V5Caller, V5Error, id_string, parse_id, v5};
 use crate::routes::Endpoint;
 
 /// The rows of this group.
@@ -45,7 +42,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     v5!(
         "app/entry/data/batch_update",
         v5_batch_update_data,
-        "简道云 v5: apply one change to up to 100 records"
+        "简道云 v5: apply one change to up to 100 records, all or nothing"
     ),
     v5!(
         "app/entry/data/delete",
@@ -55,7 +52,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     v5!(
         "app/entry/data/batch_delete",
         v5_batch_delete_data,
-        "简道云 v5: move up to 100 records to the recycle bin"
+        "简道云 v5: move up to 100 records to the recycle bin, all or nothing"
     ),
 ];
 
@@ -64,7 +61,7 @@ pub const MAX_BATCH: usize = 100;
 
 /// Options every write takes.
 #[derive(Deserialize, Default)]
-struct WriteOpts {
+pub(crate) struct WriteOpts {
     #[serde(default)]
     data_creator: Option<String>,
     #[serde(default)]
@@ -72,13 +69,13 @@ struct WriteOpts {
     #[serde(default)]
     is_start_trigger: bool,
     #[serde(default)]
-    transaction_id: Option<String>,
+    pub transaction_id: Option<String>,
 }
 
 impl WriteOpts {
     /// The context the write runs in: the caller's, or the named creator's
     /// (owners and admins only), with the flow and rule switches.
-    fn ctx(&self, caller: &Ctx, reader: &Reader) -> Result<Ctx, V5Error> {
+    pub(crate) fn ctx(&self, caller: &Ctx, reader: &Reader) -> Result<Ctx, V5Error> {
         let mut ctx = caller.clone();
         if let Some(name) = self.data_creator.as_deref().filter(|n| !n.is_empty()) {
             if caller.role == Role::Member {
@@ -97,43 +94,32 @@ impl WriteOpts {
         }
         ctx.start_flow = self.is_start_workflow;
         ctx.cause.no_rules = !self.is_start_trigger;
+        ctx.cause.is_api_or_batch = true;
         Ok(ctx)
     }
 }
 
-/// Runs `write` once per `transaction_id`: a repeat of the same call
-/// answers the stored first result without running it.
-async fn once<F, Fut>(
-    engine: &Engine,
-    ctx: &Ctx,
-    op: &str,
-    raw: &Value,
-    tx_id: Option<&str>,
-    write: F,
-) -> Result<Value, V5Error>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<Value, V5Error>>,
-{
-    let Some(tx_id) = tx_id else {
-        return write().await;
-    };
-    let key = format!("v5:{tx_id}");
-    let hash = hex::encode(Sha256::digest(format!("{op}\n{raw}").as_bytes()));
-    match engine.claim_transaction(ctx, &key, &hash).await? {
-        TransactionClaim::Replay(answer) => Ok(answer),
-        TransactionClaim::Fresh => match write().await {
-            Ok(answer) => {
-                engine.finish_transaction(ctx, &key, answer.clone()).await?;
-                Ok(answer)
+/// Implements [`FormBody`] for a write body with `entry` and `opts`.
+macro_rules! write_body {
+    ($($t:ty),*) => {$(
+        impl FormBody for $t {
+            fn entry(&self) -> &EntryRef {
+                &self.entry
             }
-            Err(e) => {
-                engine.release_transaction(ctx, &key).await?;
-                Err(e)
+            fn opts(&self) -> Option<&WriteOpts> {
+                Some(&self.opts)
             }
-        },
-    }
+        }
+    )*};
 }
+write_body!(
+    CreateBody,
+    BatchCreateBody,
+    UpdateBody,
+    BatchUpdateBody,
+    DeleteBody,
+    BatchDeleteBody
+);
 
 fn too_many(n: usize) -> V5Error {
     V5Error::new(
@@ -144,6 +130,14 @@ fn too_many(n: usize) -> V5Error {
 
 fn batch_answer(ids: &[String]) -> Value {
     json!({"status": "success", "success_count": ids.len(), "success_ids": ids})
+}
+
+/// Prefixes a batch error with the place it concerns.
+fn at(place: &str, e: V5Error) -> V5Error {
+    V5Error {
+        msg: format!("{place}: {}; nothing was written", e.msg),
+        ..e
+    }
 }
 
 #[derive(Deserialize)]
@@ -160,25 +154,17 @@ async fn v5_create_data(
     caller: V5Caller,
     body: web::Bytes,
 ) -> Result<HttpResponse, V5Error> {
-    let (b, raw): (CreateBody, _) = parse(&body)?;
-    let form = b.entry.load(&engine, &caller.ctx).await?;
-    let reader = Reader::load(&engine, &caller.ctx, &form).await?;
-    let ctx = b.opts.ctx(&caller.ctx, &reader)?;
-    let answer = once(
-        &engine,
-        &ctx,
-        "create",
-        &raw,
-        b.opts.transaction_id.as_deref(),
-        || async {
-            let data = write_data(&form.def, &b.data, &reader.dir)?;
+    let c: FormCall<CreateBody> = FormCall::load(&engine, caller, &body).await?;
+    let answer = c
+        .once(&engine, "create", || async {
+            let data = write_data(&c.form.def, &c.body.data, &c.reader.dir)?;
             let created = engine
-                .create_record(&ctx, form.id, RecordInput { data }, None)
+                .create_record(&c.ctx, c.form.id, RecordInput { data }, None)
                 .await?;
-            Ok(json!({"data": reader.record(&engine, &ctx, &form, &created, None).await?}))
-        },
-    )
-    .await?;
+            let data = c.reader.record(&engine, &c.ctx, &c.form, &created, None).await?;
+            Ok(json!({ "data": data }))
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(answer))
 }
 
@@ -196,34 +182,24 @@ async fn v5_batch_create_data(
     caller: V5Caller,
     body: web::Bytes,
 ) -> Result<HttpResponse, V5Error> {
-    let (b, raw): (BatchCreateBody, _) = parse(&body)?;
-    if b.data_list.is_empty() || b.data_list.len() > MAX_BATCH {
-        return Err(too_many(b.data_list.len()));
+    let c: FormCall<BatchCreateBody> = FormCall::load(&engine, caller, &body).await?;
+    let list = &c.body.data_list;
+    if list.is_empty() || list.len() > MAX_BATCH {
+        return Err(too_many(list.len()));
     }
-    let form = b.entry.load(&engine, &caller.ctx).await?;
-    let reader = Reader::load(&engine, &caller.ctx, &form).await?;
-    let ctx = b.opts.ctx(&caller.ctx, &reader)?;
-    let answer = once(
-        &engine,
-        &ctx,
-        "batch_create",
-        &raw,
-        b.opts.transaction_id.as_deref(),
-        || async {
-            let mut inputs = Vec::with_capacity(b.data_list.len());
-            for (i, d) in b.data_list.iter().enumerate() {
-                let data = write_data(&form.def, d, &reader.dir).map_err(|e| V5Error {
-                    msg: format!("data_list[{i}]: {}", e.msg),
-                    ..e
-                })?;
+    let answer = c
+        .once(&engine, "batch_create", || async {
+            let mut inputs = Vec::with_capacity(list.len());
+            for (i, d) in list.iter().enumerate() {
+                let data = write_data(&c.form.def, d, &c.reader.dir)
+                    .map_err(|e| at(&format!("data_list[{i}]"), e))?;
                 inputs.push(RecordInput { data });
             }
-            let created = engine.batch_create_records(&ctx, form.id, inputs).await?;
+            let created = engine.batch_create_records(&c.ctx, c.form.id, inputs).await?;
             let ids: Vec<String> = created.iter().map(|r| r.id.to_string()).collect();
             Ok(batch_answer(&ids))
-        },
-    )
-    .await?;
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(answer))
 }
 
@@ -243,24 +219,16 @@ async fn v5_update_data(
     caller: V5Caller,
     body: web::Bytes,
 ) -> Result<HttpResponse, V5Error> {
-    let (b, raw): (UpdateBody, _) = parse(&body)?;
-    let form = b.entry.load(&engine, &caller.ctx).await?;
-    let reader = Reader::load(&engine, &caller.ctx, &form).await?;
-    let ctx = b.opts.ctx(&caller.ctx, &reader)?;
-    let id: RecordId = parse_id("record", &b.data_id)?;
-    let answer = once(
-        &engine,
-        &ctx,
-        "update",
-        &raw,
-        b.opts.transaction_id.as_deref(),
-        || async {
-            let data = write_data(&form.def, &b.data, &reader.dir)?;
-            let updated = engine.update_record(&ctx, form.id, id, data, None).await?;
-            Ok(json!({"data": reader.record(&engine, &ctx, &form, &updated, None).await?}))
-        },
-    )
-    .await?;
+    let c: FormCall<UpdateBody> = FormCall::load(&engine, caller, &body).await?;
+    let id: RecordId = parse_id("record", &c.body.data_id)?;
+    let answer = c
+        .once(&engine, "update", || async {
+            let data = write_data(&c.form.def, &c.body.data, &c.reader.dir)?;
+            let updated = engine.update_record(&c.ctx, c.form.id, id, data, None).await?;
+            let data = c.reader.record(&engine, &c.ctx, &c.form, &updated, None).await?;
+            Ok(json!({ "data": data }))
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(answer))
 }
 
@@ -282,47 +250,24 @@ fn batch_ids(ids: &[String]) -> Result<Vec<RecordId>, V5Error> {
     ids.iter().map(|s| parse_id("record", s)).collect()
 }
 
-/// The error of item `i` after `done` items were written.
-fn item_error(i: usize, id: &str, done: usize, e: V5Error) -> V5Error {
-    V5Error {
-        msg: format!(
-            "data_ids[{i}] (`{id}`): {}; {done} earlier record(s) were changed",
-            e.msg
-        ),
-        ..e
-    }
-}
-
 async fn v5_batch_update_data(
     engine: web::Data<Engine>,
     caller: V5Caller,
     body: web::Bytes,
 ) -> Result<HttpResponse, V5Error> {
-    let (b, raw): (BatchUpdateBody, _) = parse(&body)?;
-    let ids = batch_ids(&b.data_ids)?;
-    let form = b.entry.load(&engine, &caller.ctx).await?;
-    let reader = Reader::load(&engine, &caller.ctx, &form).await?;
-    let ctx = b.opts.ctx(&caller.ctx, &reader)?;
-    let answer = once(
-        &engine,
-        &ctx,
-        "batch_update",
-        &raw,
-        b.opts.transaction_id.as_deref(),
-        || async {
-            let data = write_data(&form.def, &b.data, &reader.dir)?;
-            let mut done = Vec::with_capacity(ids.len());
-            for (i, id) in ids.iter().enumerate() {
-                engine
-                    .update_record(&ctx, form.id, *id, data.clone(), None)
-                    .await
-                    .map_err(|e| item_error(i, &id.to_string(), done.len(), e.into()))?;
-                done.push(id.to_string());
-            }
-            Ok(batch_answer(&done))
-        },
-    )
-    .await?;
+    let c: FormCall<BatchUpdateBody> = FormCall::load(&engine, caller, &body).await?;
+    let ids = batch_ids(&c.body.data_ids)?;
+    let answer = c
+        .once(&engine, "batch_update", || async {
+            let data = write_data(&c.form.def, &c.body.data, &c.reader.dir)?;
+            let updated = engine
+                .batch_update_records(&c.ctx, c.form.id, &ids, data)
+                .await
+                .map_err(|e| at("data_ids", e.into()))?;
+            let ids: Vec<String> = updated.iter().map(|r| r.id.to_string()).collect();
+            Ok(batch_answer(&ids))
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(answer))
 }
 
@@ -341,23 +286,14 @@ async fn v5_delete_data(
     caller: V5Caller,
     body: web::Bytes,
 ) -> Result<HttpResponse, V5Error> {
-    let (b, raw): (DeleteBody, _) = parse(&body)?;
-    let form = b.entry.load(&engine, &caller.ctx).await?;
-    let reader = Reader::load(&engine, &caller.ctx, &form).await?;
-    let ctx = b.opts.ctx(&caller.ctx, &reader)?;
-    let id: RecordId = parse_id("record", &b.data_id)?;
-    let answer = once(
-        &engine,
-        &ctx,
-        "delete",
-        &raw,
-        b.opts.transaction_id.as_deref(),
-        || async {
-            engine.delete_record(&ctx, form.id, id, None).await?;
+    let c: FormCall<DeleteBody> = FormCall::load(&engine, caller, &body).await?;
+    let id: RecordId = parse_id("record", &c.body.data_id)?;
+    let answer = c
+        .once(&engine, "delete", || async {
+            engine.delete_record(&c.ctx, c.form.id, id, None).await?;
             Ok(json!({"status": "success"}))
-        },
-    )
-    .await?;
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(answer))
 }
 
@@ -375,29 +311,17 @@ async fn v5_batch_delete_data(
     caller: V5Caller,
     body: web::Bytes,
 ) -> Result<HttpResponse, V5Error> {
-    let (b, raw): (BatchDeleteBody, _) = parse(&body)?;
-    let ids = batch_ids(&b.data_ids)?;
-    let form = b.entry.load(&engine, &caller.ctx).await?;
-    let reader = Reader::load(&engine, &caller.ctx, &form).await?;
-    let ctx = b.opts.ctx(&caller.ctx, &reader)?;
-    let answer = once(
-        &engine,
-        &ctx,
-        "batch_delete",
-        &raw,
-        b.opts.transaction_id.as_deref(),
-        || async {
-            let mut done = Vec::with_capacity(ids.len());
-            for (i, id) in ids.iter().enumerate() {
-                engine
-                    .delete_record(&ctx, form.id, *id, None)
-                    .await
-                    .map_err(|e| item_error(i, &id.to_string(), done.len(), e.into()))?;
-                done.push(id.to_string());
-            }
-            Ok(batch_answer(&done))
-        },
-    )
-    .await?;
+    let c: FormCall<BatchDeleteBody> = FormCall::load(&engine, caller, &body).await?;
+    let ids = batch_ids(&c.body.data_ids)?;
+    let answer = c
+        .once(&engine, "batch_delete", || async {
+            let deleted = engine
+                .batch_delete_records(&c.ctx, c.form.id, &ids)
+                .await
+                .map_err(|e| at("data_ids", e.into()))?;
+            let ids: Vec<String> = deleted.iter().map(ToString::to_string).collect();
+            Ok(batch_answer(&ids))
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(answer))
 }

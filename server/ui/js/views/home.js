@@ -11,7 +11,8 @@ export async function homeView() {
     on: { click: () => newApp() },
   }, "+ ", t("home.new_app"));
   const page = h("section.page",
-    h("div.page-head", h("h1", t("home.title")), create),
+    h("div.page-head", h("h1", t("home.title")),
+      h("div.actions", h("a.button", { href: "/templates", "data-testid": "gallery" }, t("tpl.title")), create)),
     apps.length === 0
       ? h("p.empty", t("home.empty"))
       : h("ul.cards", apps.map((a) => h("li.card",
@@ -55,7 +56,10 @@ export async function appView(ctx) {
   const forms = await formsOf(app.id);
   const page = h("section.page",
     h("div.page-head", h("h1", app.name),
-      h("a.button.primary", { href: `/apps/${app.id}/new-form` }, "+ ", t("app.new_form"))),
+      h("div.actions",
+        h("a.button", { href: `/api/v1/apps/${app.id}/export`, download: "", "data-testid": "export-app" },
+          t("tpl.export")),
+        h("a.button.primary", { href: `/apps/${app.id}/new-form` }, "+ ", t("app.new_form")))),
     forms.length === 0
       ? h("p.empty", t("app.no_forms"))
       : h("ul.cards", forms.map((f) => h("li.card",
