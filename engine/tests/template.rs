@@ -118,11 +118,7 @@ async fn install_twice(t: &TestDb) {
         )
         .await
         .unwrap();
-    let worker = Worker::new(
-        t.engine.db().clone(),
-        Arc::new(t.engine.job_kinds()),
-        WorkerConfig::default(),
-    );
+    let worker = job_worker(t);
     for s in 1..=3 {
         t.engine
             .scheduler_tick(&worker, t0() + TimeDelta::seconds(s), TickOptions::default())
@@ -575,16 +571,8 @@ async fn queued_install(t: &TestDb) {
     let status = t.engine.template_install_status(&ctx, job).await.unwrap();
     assert_eq!(serde_json::to_value(status.status).unwrap(), json!("pending"));
     assert!(status.app_id.is_none());
-    let worker = Worker::new(
-        t.engine.db().clone(),
-        Arc::new(t.engine.job_kinds()),
-        WorkerConfig::default(),
-    );
-    t.engine
-        .scheduler_tick(&worker, t0() + TimeDelta::seconds(1), TickOptions::default())
-        .await
-        .unwrap();
-    let status = t.engine.template_install_status(&ctx, job).await.unwrap();
+    let worker = job_worker(t);
+    let status = tick_status(t, &worker, &ctx, job, 1).await;
     assert_eq!(
         serde_json::to_value(status.status).unwrap(),
         json!("succeeded"),
@@ -625,6 +613,124 @@ async fn queued_install(t: &TestDb) {
 }
 
 both_backends!(queued_install_runs_once, queued_install);
+
+/// Starts the install of `job`'s app and cuts it off once some forms exist,
+/// as a worker that died mid-install would.
+/// A job worker over the engine's job kinds.
+fn job_worker(t: &TestDb) -> Worker {
+    Worker::new(
+        t.engine.db().clone(),
+        Arc::new(t.engine.job_kinds()),
+        WorkerConfig::default(),
+    )
+}
+
+/// Runs one scheduler tick `s` seconds after `t0` and answers the
+/// install job's status.
+async fn tick_status(
+    t: &TestDb,
+    worker: &Worker,
+    ctx: &Ctx,
+    job: engine::ids::JobId,
+    s: i64,
+) -> engine::template::job::InstallStatus {
+    t.engine
+        .scheduler_tick(worker, t0() + TimeDelta::seconds(s), TickOptions::default())
+        .await
+        .unwrap();
+    t.engine.template_install_status(ctx, job).await.unwrap()
+}
+
+async fn cut_off_install(t: &TestDb, ctx: &Ctx, job: engine::ids::JobId) {
+    let engine = t.engine.clone();
+    let c = ctx.clone();
+    let opts = InstallOptions {
+        app_id: Some(engine::ids::AppId(job.0)),
+        ..no_sample()
+    };
+    let task = tokio::spawn(async move { engine.install_package(&c, &builtin("crm").unwrap(), &opts).await });
+    let mut forms = 0;
+    for _ in 0..20_000 {
+        forms = rows(t, ctx).await["forms"];
+        if forms >= 3 || task.is_finished() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    task.abort();
+    assert!(
+        !matches!(task.await, Ok(Ok(_))),
+        "the install finished before it was cut off"
+    );
+    assert!(forms >= 3, "{forms}");
+}
+
+async fn interrupted_install(t: &TestDb) {
+    use engine::store::entity::job as job_row;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+    let ctx = t.tenant("interrupted").await.at(t0());
+    let before = rows(t, &ctx).await;
+    let worker = job_worker(t);
+
+    // A worker dies mid-install; the next attempt removes what it left,
+    // the tags it created included, and installs once.
+    let job = t
+        .engine
+        .queue_template_install(&ctx, "crm", None, false)
+        .await
+        .unwrap();
+    cut_off_install(t, &ctx, job).await;
+    let half = rows(t, &ctx).await;
+    assert_eq!(half["apps"], 1);
+    assert_eq!(half["tags"], 5, "{half:?}");
+    let status = tick_status(t, &worker, &ctx, job, 1).await;
+    assert_eq!(
+        serde_json::to_value(status.status).unwrap(),
+        json!("succeeded"),
+        "{status:?}"
+    );
+    let done = rows(t, &ctx).await;
+    assert_eq!(
+        (done["apps"], done["forms"], done["tags"]),
+        (1, 17, 5),
+        "{done:?}"
+    );
+
+    // The last attempt is cut off (its worker's lease runs out): the job
+    // goes dead and what the attempt left goes with it, the tags it
+    // created too; the first tenant's app is untouched.
+    let other = t.tenant("interrupted-2").await.at(t0());
+    let before_other = rows(t, &other).await;
+    let job = t
+        .engine
+        .queue_template_install(&other, "crm", None, false)
+        .await
+        .unwrap();
+    cut_off_install(t, &other, job).await;
+    assert_eq!(rows(t, &other).await["tags"], 5);
+    let row = job_row::Entity::find_by_id(job.to_string())
+        .one(t.engine.db().conn())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut row: job_row::ActiveModel = row.into();
+    row.status = Set("running".into());
+    row.attempts = Set(engine::template::job::INSTALL_ATTEMPTS);
+    row.locked_by = Set(Some("a worker that died".into()));
+    row.locked_until = Set(Some(t0()));
+    row.update(t.engine.db().conn()).await.unwrap();
+    let status = tick_status(t, &worker, &other, job, 2).await;
+    assert_eq!(
+        serde_json::to_value(status.status).unwrap(),
+        json!("dead"),
+        "{status:?}"
+    );
+    assert_eq!(rows(t, &other).await, before_other);
+    assert!(before.values().all(|n| *n == 0), "{before:?}");
+    assert_eq!(rows(t, &ctx).await, done);
+}
+
+both_backends!(an_interrupted_install_leaves_nothing_behind, interrupted_install);
 
 /// Sets a field's label in a form definition.
 fn relabel(def: &mut Value, key: &str, label: &str) {

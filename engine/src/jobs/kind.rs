@@ -67,6 +67,16 @@ pub trait JobKind: Kinded + Send + Sync + 'static {
     fn runs_late(&self) -> bool {
         false
     }
+
+    /// Called once when a job of this kind is dead-lettered (its last
+    /// attempt failed, panicked, overran its budget, or its worker died),
+    /// after the job is marked dead, so the kind can undo what an
+    /// interrupted attempt left. Errors are the hook's to log. By default
+    /// nothing happens.
+    fn on_dead<'a>(&'a self, ctx: JobCtx, payload: &'a Value) -> BoxFuture<'a, ()> {
+        let _ = (ctx, payload);
+        Box::pin(async {})
+    }
 }
 
 /// What a handler reports.

@@ -10,8 +10,8 @@ use tokio::sync::watch;
 use tokio::task::JoinError;
 
 use super::{
-    Finished, JobCtx, JobError, JobKinds, JobOutcome, LeasedJob, RunOutcome, complete_many, fail, lease,
-    skip_missed,
+    FailOutcome, Finished, JobCtx, JobError, JobKinds, JobOutcome, LeasedJob, RunOutcome, complete_many,
+    fail, lease, skip_missed,
 };
 use crate::error::HasCode;
 use crate::store::Db;
@@ -208,13 +208,20 @@ impl Worker {
             Ok(JobOutcome::Committed(_)) => return,
             Err(err) => {
                 let message = format!("{}: {err}", err.code().as_str());
-                if let Err(e) = fail(&self.db, job, &message, at).await {
-                    tracing::warn!(
+                match fail(&self.db, job, &message, at).await {
+                    Ok(FailOutcome::Dead) => {
+                        if let Ok(kind) = self.kinds.get(&job.kind) {
+                            let ctx = JobCtx::new(self.db.clone(), job.clone(), at);
+                            kind.on_dead(ctx, &job.payload).await;
+                        }
+                    }
+                    Ok(FailOutcome::Retry { .. }) => {}
+                    Err(e) => tracing::warn!(
                         worker = %self.cfg.worker_id,
                         job = %job.id,
                         code = e.code().as_str(),
                         "could not record the job's failure: {e}"
-                    );
+                    ),
                 }
                 return;
             }

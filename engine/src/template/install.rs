@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, TransactionTrait};
 use serde_json::{Map, Value, json};
 
-use super::keys::{self, DASHBOARD, FORM, RULE, TAG, VIEW, WORKFLOW};
+use super::keys::{self, DASHBOARD, FORM, NEW_TAG, RULE, TAG, VIEW, WORKFLOW};
 use super::package::{Object, Parts, map_charts, map_relations, relation_targets, strip};
 use super::{Package, TemplateError};
 use crate::Engine;
@@ -133,9 +133,7 @@ impl Engine {
             if let Some(done) = self.finished_install(ctx, id).await? {
                 return Ok(done);
             }
-            if self.get_app(ctx, id).await.is_ok() {
-                self.purge_app(ctx, id, &[]).await?;
-            }
+            self.remove_unfinished_install(ctx, id).await?;
         }
         let app = self
             .create_app_with_id(
@@ -156,12 +154,30 @@ impl Engine {
         match self.install_parts(ctx, pkg, &parts, sample, &mut out).await {
             Ok(()) => Ok(out),
             Err(e) => {
-                if let Err(purge) = self.purge_app(ctx, app, &out.new_tags).await {
+                if let Err(purge) = self.purge_app(ctx, app).await {
                     tracing::error!(app = %app, error = %purge, "could not remove a failed install");
                 }
                 Err(e)
             }
         }
+    }
+
+    /// Removes what an unfinished install into `app` left (nothing when the
+    /// install finished or never started).
+    ///
+    /// # Errors
+    /// `internal`.
+    pub(crate) async fn remove_unfinished_install(&self, ctx: &Ctx, app: AppId) -> Result<(), TemplateError> {
+        if keys::package_of(self.db().conn(), ctx.tenant, app)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        if self.get_app(ctx, app).await.is_ok() {
+            self.purge_app(ctx, app).await?;
+        }
+        Ok(())
     }
 
     /// Imports a bundle (what [`Engine::export_app`] gives) as a new app.
@@ -216,6 +232,7 @@ impl Engine {
                 TAG => {
                     out.tags.insert(key, TagId(uuid));
                 }
+                NEW_TAG => out.new_tags.push(TagId(uuid)),
                 _ => {}
             }
         }
@@ -347,6 +364,13 @@ impl Engine {
                         .await
                         .map_err(|e| TemplateError::object(&file, &e))?
                         .id;
+                    keys::insert(
+                        self.db().conn(),
+                        ctx.tenant,
+                        out.app,
+                        &[(NEW_TAG, input.name.clone(), id.to_string())],
+                    )
+                    .await?;
                     out.new_tags.push(id);
                     id
                 }

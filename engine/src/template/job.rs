@@ -2,7 +2,8 @@
 //! server's worker (installs with sample data take seconds). The app is
 //! named after the job, so an attempt after a crash finds what the first
 //! one left: a finished install is answered again, a half-done one is
-//! removed and redone. Nothing is installed twice.
+//! removed and redone. Nothing is installed twice, and an install whose
+//! last attempt fails or is cut off leaves nothing behind.
 
 use std::time::Duration;
 
@@ -89,6 +90,21 @@ impl JobKind for InstallKind {
 
     fn time_budget(&self) -> Option<Duration> {
         Some(Duration::from_secs(290))
+    }
+
+    /// The last attempt failed or was cut off: whatever it left of the app
+    /// goes (a finished install is never removed).
+    fn on_dead<'a>(&'a self, job: JobCtx, payload: &'a Value) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let Ok(p) = serde_json::from_value::<Payload>(payload.clone()) else {
+                return;
+            };
+            let ctx = Ctx::new(job.job().tenant, p.actor, p.role).at(job.now());
+            let app = AppId(job.job().id.0);
+            if let Err(e) = self.engine.remove_unfinished_install(&ctx, app).await {
+                tracing::error!(app = %app, code = e.code().as_str(), "could not remove an abandoned install: {e}");
+            }
+        })
     }
 }
 

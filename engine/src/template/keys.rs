@@ -15,6 +15,10 @@ pub(crate) const WORKFLOW: &str = "workflow";
 pub(crate) const VIEW: &str = "view";
 pub(crate) const DASHBOARD: &str = "dashboard";
 pub(crate) const TAG: &str = "tag";
+/// A tag the app's install created rather than reused (keyed by its name):
+/// written as soon as the tag is, so removing a failed or interrupted
+/// install (in this attempt or a later one) knows which tags it brought.
+pub(crate) const NEW_TAG: &str = "new_tag";
 
 /// Records `(kind, key, object id)` for an app.
 pub(crate) async fn insert<C: ConnectionTrait>(

@@ -1,12 +1,15 @@
-//! Removing a failed install: every row the install wrote, in one
-//! transaction, so a refused package leaves the tenant as it was.
+//! Removing a failed or interrupted install: every row the install wrote,
+//! in one transaction, so a refused package leaves the tenant as it was.
+
+use std::collections::BTreeSet;
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
 
 use super::TemplateError;
+use super::keys::{NEW_TAG, TAG};
 use crate::Engine;
 use crate::ctx::Ctx;
-use crate::ids::{AppId, FormId, TagId};
+use crate::ids::{AppId, FormId};
 use crate::jobs::cancel_pending;
 use crate::meta::form::wanted_indexes;
 use crate::store::entity::{
@@ -20,9 +23,12 @@ impl Engine {
     /// Deletes an app and everything in it for good: records with their
     /// history and tags, serial counters, form versions and indexes, rules
     /// with their versions and pending firings, flows with their instances,
-    /// views, dashboards and package keys; and the tags in `tags`. Only for an app nobody has used
-    /// yet (a failed install); users delete apps into the recycle bin.
-    pub(crate) async fn purge_app(&self, ctx: &Ctx, id: AppId, tags: &[TagId]) -> Result<(), TemplateError> {
+    /// views, dashboards and package keys; and the tags its install created
+    /// (its `new_tag` keys) where nothing else of the tenant uses them (no
+    /// other app's package names them, no record outside the app carries
+    /// them). Only for an app nobody has used yet (a failed or interrupted
+    /// install); users delete apps into the recycle bin.
+    pub(crate) async fn purge_app(&self, ctx: &Ctx, id: AppId) -> Result<(), TemplateError> {
         let tenant = ctx.tenant.to_string();
         let app_id = id.to_string();
         let db = self.db();
@@ -153,11 +159,45 @@ impl Engine {
             .filter(form::Column::AppId.eq(&app_id))
             .exec(&tx)
             .await?;
+        let brought: Vec<String> = package_key::Entity::find()
+            .select_only()
+            .column(package_key::Column::ObjectId)
+            .filter(package_key::Column::TenantId.eq(&tenant))
+            .filter(package_key::Column::AppId.eq(&app_id))
+            .filter(package_key::Column::Kind.eq(NEW_TAG))
+            .into_tuple()
+            .all(&tx)
+            .await?;
         package_key::Entity::delete_many()
             .filter(package_key::Column::TenantId.eq(&tenant))
             .filter(package_key::Column::AppId.eq(&app_id))
             .exec(&tx)
             .await?;
+        let named_elsewhere: BTreeSet<String> = package_key::Entity::find()
+            .select_only()
+            .column(package_key::Column::ObjectId)
+            .filter(package_key::Column::TenantId.eq(&tenant))
+            .filter(package_key::Column::Kind.is_in([TAG, NEW_TAG]))
+            .filter(package_key::Column::ObjectId.is_in(brought.clone()))
+            .into_tuple::<String>()
+            .all(&tx)
+            .await?
+            .into_iter()
+            .collect();
+        let carried: BTreeSet<String> = record_tag::Entity::find()
+            .select_only()
+            .column(record_tag::Column::TagId)
+            .filter(record_tag::Column::TenantId.eq(&tenant))
+            .filter(record_tag::Column::TagId.is_in(brought.clone()))
+            .into_tuple::<String>()
+            .all(&tx)
+            .await?
+            .into_iter()
+            .collect();
+        let tags: Vec<String> = brought
+            .into_iter()
+            .filter(|t| !named_elsewhere.contains(t) && !carried.contains(t))
+            .collect();
         app_package::Entity::delete_many()
             .filter(app_package::Column::TenantId.eq(&tenant))
             .filter(app_package::Column::AppId.eq(&app_id))
@@ -166,12 +206,6 @@ impl Engine {
         app::Entity::delete_many()
             .filter(app::Column::TenantId.eq(&tenant))
             .filter(app::Column::Id.eq(&app_id))
-            .exec(&tx)
-            .await?;
-        let tags: Vec<String> = tags.iter().map(ToString::to_string).collect();
-        record_tag::Entity::delete_many()
-            .filter(record_tag::Column::TenantId.eq(&tenant))
-            .filter(record_tag::Column::TagId.is_in(tags.clone()))
             .exec(&tx)
             .await?;
         tag::Entity::delete_many()
