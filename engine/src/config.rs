@@ -11,6 +11,9 @@ pub struct EngineConfig {
     pub max_batch: usize,
     /// Limits for formulas and default expressions.
     pub script: ScriptLimits,
+    /// Whether webhooks may reach loopback and private addresses (off:
+    /// only public ones; see `notify::guard`).
+    pub webhook_private: bool,
 }
 
 impl Default for EngineConfig {
@@ -19,6 +22,7 @@ impl Default for EngineConfig {
             max_record_bytes: 1024 * 1024,
             max_batch: 1000,
             script: ScriptLimits::default(),
+            webhook_private: false,
         }
     }
 }

@@ -43,8 +43,13 @@ fn secs(n: i64) -> TimeDelta {
 }
 
 fn worker(t: &TestDb) -> Worker {
+    worker_reaching(t, true)
+}
+
+/// A worker whose webhooks reach private addresses only if `private`.
+fn worker_reaching(t: &TestDb, private: bool) -> Worker {
     let mut kinds = JobKinds::default();
-    for kind in notify::job_kinds() {
+    for kind in notify::job_kinds(private) {
         kinds.register(kind).expect("register");
     }
     let cfg = WorkerConfig {
@@ -536,6 +541,53 @@ both_backends!(
     unreachable_webhook_fails_and_logs_t,
     unreachable_webhook_fails_and_logs
 );
+
+/// Queues one "inside" event and runs it on a worker that keeps to
+/// public addresses: the attempt fails. Answers the job.
+async fn refused_delivery(t: &TestDb, ctx: &Ctx) -> JobId {
+    let job_id = notify::queue_webhook_in(t.engine.db().conn(), ctx.tenant, "inside", json!({}), t0())
+        .await
+        .expect("queue");
+    assert_eq!(worker_reaching(t, false).run_once(t0()).await.expect("round"), 1);
+    assert_eq!(job_status(t, ctx.tenant, job_id).await, JobStatus::Failed);
+    job_id
+}
+
+async fn private_targets_reach_nothing(t: &TestDb) {
+    let ctx = t.tenant("acme").await.at(t0());
+    let receiver = Receiver::start(&[200, 200]).await;
+    // Saved while private addresses were allowed; delivered by a server
+    // that no longer allows them.
+    let hook = t
+        .engine
+        .create_webhook(&ctx, hook_input("inside", &receiver.url, &[]))
+        .await
+        .expect("webhook");
+    refused_delivery(t, &ctx).await;
+    let log = t
+        .engine
+        .list_webhook_deliveries(&ctx, hook.id, DeliveryQuery::default())
+        .await
+        .expect("log");
+    assert_eq!(log.deliveries.len(), 1);
+    let error = log.deliveries[0].error.clone().unwrap_or_default();
+    assert!(error.contains("public addresses only"), "{error}");
+    // A name that resolves to loopback is dropped at resolution.
+    let named = receiver.url.replace("127.0.0.1", "localhost");
+    t.engine
+        .update_webhook(&ctx, hook.id, hook_input("inside", &named, &[]))
+        .await
+        .expect("update");
+    // The refused name is checked before the call; the resolver is the
+    // second line for names that are not literally this server.
+    let job_id = refused_delivery(t, &ctx).await;
+    assert!(receiver.seen().is_empty(), "the receiver was reached");
+    // With private addresses allowed both retries arrive.
+    assert_eq!(worker(t).run_once(t0() + secs(60)).await.expect("round"), 2);
+    assert_eq!(job_status(t, ctx.tenant, job_id).await, JobStatus::Succeeded);
+    assert_eq!(receiver.seen().len(), 2);
+}
+both_backends!(private_targets_reach_nothing_t, private_targets_reach_nothing);
 
 async fn record_events_queue_once_per_event(t: &TestDb) {
     let ctx = t.tenant("acme").await.at(t0());

@@ -37,6 +37,8 @@ pub const FORMWORK_V5_RATE_LIMIT: &str = "FORMWORK_V5_RATE_LIMIT";
 
 /// Login attempts one client address may make per minute.
 pub const FORMWORK_LOGIN_RATE_PER_MINUTE: &str = "FORMWORK_LOGIN_RATE_PER_MINUTE";
+/// Env var of `--webhook-allow-private`.
+pub const FORMWORK_WEBHOOK_ALLOW_PRIVATE: &str = "FORMWORK_WEBHOOK_ALLOW_PRIVATE";
 
 /// Default database: a SQLite file in the working directory, created if missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://formwork.db?mode=rwc";
@@ -46,7 +48,7 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_BODY: usize = 2 * 1024 * 1024;
 
 /// Every environment variable the server reads, with its default, for docs and tests.
-pub const ENV_VARS: [(&str, &str); 14] = [
+pub const ENV_VARS: [(&str, &str); 15] = [
     (DATABASE_URL, DEFAULT_DATABASE_URL),
     (FORMWORK_BIND, DEFAULT_BIND),
     (FORMWORK_MAX_BODY, "2097152"),
@@ -61,6 +63,7 @@ pub const ENV_VARS: [(&str, &str); 14] = [
     (FORMWORK_MISFIRE_WINDOW_SECS, "86400"),
     (FORMWORK_V5_RATE_LIMIT, "50"),
     (FORMWORK_LOGIN_RATE_PER_MINUTE, "20"),
+    (FORMWORK_WEBHOOK_ALLOW_PRIVATE, "false"),
 ];
 
 /// Log output format.
@@ -135,6 +138,10 @@ pub struct Config {
     /// answer 429 `too_many_requests` with `Retry-After`.
     #[arg(long, env = FORMWORK_LOGIN_RATE_PER_MINUTE, default_value_t = 20, global = true)]
     pub login_rate_per_minute: u32,
+    /// Let webhooks reach loopback and private addresses (receivers on the
+    /// server's own network); by default only public addresses are reached.
+    #[arg(long, env = FORMWORK_WEBHOOK_ALLOW_PRIVATE, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", global = true)]
+    pub webhook_allow_private: bool,
 }
 
 impl Config {
@@ -143,6 +150,7 @@ impl Config {
     pub fn engine_config(&self) -> engine::EngineConfig {
         let mut cfg = engine::EngineConfig::default();
         cfg.script.max_duration = std::time::Duration::from_millis(self.script_timeout_ms.clamp(1, 60_000));
+        cfg.webhook_private = self.webhook_allow_private;
         cfg
     }
 }

@@ -1,6 +1,7 @@
 //! Hardening over HTTP against the real binary: the per-address login rate
 //! limit, the failed-login lockout, CSRF refusal of cross-site cookie
-//! writes, and security headers; on SQLite and PostgreSQL.
+//! writes, security headers, and webhook targets on private addresses
+//! refused; on SQLite and PostgreSQL.
 
 use reqwest::Method;
 use serde_json::json;
@@ -152,3 +153,38 @@ e2e!(csrf_and_headers, |srv: Server| async move {
     );
     assert_eq!(page.headers()["x-content-type-options"], "nosniff");
 });
+
+e2e!(
+    webhook_private_targets,
+    Opts {
+        env: vec![("FORMWORK_WEBHOOK_ALLOW_PRIVATE".into(), "false".into())],
+    },
+    |srv: Server| async move {
+        let owner = srv.login("demo", "admin@demo.local", DEMO_PASSWORD).await;
+        let hook = |url: &str| json!({"name": "h", "url": url, "events": ["record.created"]});
+        // Loopback, private, link-local (cloud metadata) and this server's
+        // own name are refused, naming the field; nothing is saved.
+        for url in [
+            "http://127.0.0.1:9/x",
+            "http://[::1]/x",
+            "http://10.0.0.7/hook",
+            "http://169.254.169.254/latest/meta-data",
+            "http://localhost:8080/hook",
+        ] {
+            let r = srv.post("/api/v1/webhooks", &owner, hook(url)).await;
+            r.assert_error(422, "validation_failed");
+            assert_eq!(r.body["error"]["details"][0]["field"], "url", "{url}: {}", r.text);
+            assert!(r.text.contains("public addresses"), "{url}: {}", r.text);
+        }
+        assert_eq!(srv.get("/api/v1/webhooks", &owner).await.body, json!([]));
+        // A public name is accepted.
+        let r = srv
+            .post(
+                "/api/v1/webhooks",
+                &owner,
+                hook("https://hooks.example.com/formwork"),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+);

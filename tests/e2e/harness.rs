@@ -226,6 +226,7 @@ impl Server {
             .env("FORMWORK_LOG_FORMAT", "text")
             .env("FORMWORK_WORKERS", "2")
             .env("FORMWORK_LOGIN_RATE_PER_MINUTE", "6000")
+            .env("FORMWORK_WEBHOOK_ALLOW_PRIVATE", "true")
             .env_remove("FORMWORK_DEMO")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

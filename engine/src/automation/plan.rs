@@ -81,7 +81,7 @@ impl Engine {
             Arc::new(RuleRunKind::new(self.clone())),
             Arc::new(crate::workflow::timer::TimerKind::new(self.clone())),
         ];
-        all.extend(crate::notify::job_kinds());
+        all.extend(crate::notify::job_kinds(self.config().webhook_private));
         all.push(Arc::new(crate::exchange::job::ImportKind::new(self.clone())));
         all.push(Arc::new(crate::template::job::InstallKind::new(self.clone())));
         for k in all {

@@ -26,6 +26,7 @@
 mod delivery;
 mod email_job;
 mod error;
+pub mod guard;
 mod inbox;
 mod queue;
 mod recipient;
@@ -209,9 +210,13 @@ impl SmtpTls {
 
 /// The job handlers of this module, for the worker's registry
 /// (`JobKinds::register` each one): [`WEBHOOK_JOB`] and [`EMAIL_JOB`].
+/// Webhooks reach private addresses only with `webhook_private`.
 #[must_use]
-pub fn job_kinds() -> Vec<Arc<dyn JobKind>> {
-    vec![Arc::new(EmailDelivery), Arc::new(WebhookDelivery::default())]
+pub fn job_kinds(webhook_private: bool) -> Vec<Arc<dyn JobKind>> {
+    vec![
+        Arc::new(EmailDelivery),
+        Arc::new(WebhookDelivery::new(webhook_private)),
+    ]
 }
 
 /// A page size within 1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] when unset.

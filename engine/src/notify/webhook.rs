@@ -234,6 +234,7 @@ async fn check<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
     input: WebhookInput,
+    allow_private: bool,
 ) -> Result<Checked, NotifyError> {
     let mut errs = Vec::new();
     let name = input.name.trim().to_owned();
@@ -249,6 +250,13 @@ async fn check<C: ConnectionTrait>(
             "url",
             format!("must be an http or https URL of at most {MAX_URL_LEN} bytes"),
         ));
+    } else if !allow_private
+        && let Some(why) = reqwest::Url::parse(&url)
+            .ok()
+            .as_ref()
+            .and_then(super::guard::refused_target)
+    {
+        errs.push(FieldError::new("url", why));
     }
     if let Some(secret) = &input.secret
         && (!SECRET_CHARS.contains(&secret.chars().count()) || secret.chars().any(char::is_control))
@@ -421,7 +429,7 @@ impl Engine {
     pub async fn create_webhook(&self, ctx: &Ctx, input: WebhookInput) -> Result<WebhookView, NotifyError> {
         require(ctx, Action::DesignApps)?;
         let db = self.db();
-        let c = check(db.conn(), ctx.tenant, input).await?;
+        let c = check(db.conn(), ctx.tenant, input, self.config().webhook_private).await?;
         let _w = db.write_lock().await;
         let count = webhook::Entity::find()
             .filter(webhook::Column::TenantId.eq(ctx.tenant.to_string()))
@@ -468,7 +476,7 @@ impl Engine {
     ) -> Result<WebhookView, NotifyError> {
         require(ctx, Action::DesignApps)?;
         let db = self.db();
-        let c = check(db.conn(), ctx.tenant, input).await?;
+        let c = check(db.conn(), ctx.tenant, input, self.config().webhook_private).await?;
         let _w = db.write_lock().await;
         let tx = db.conn().begin().await?;
         let old = load(&tx, ctx.tenant, id).await?;

@@ -26,10 +26,13 @@ use crate::store::entity::webhook;
 const MAX_RESPONSE_BYTES: usize = 4096;
 
 /// The `webhook_delivery` handler. Holds one HTTP client (connection pool)
-/// for every delivery, built on first use.
+/// for every delivery, built on first use. Unless built to allow private
+/// addresses, it resolves names through [`super::guard::PublicOnly`] and
+/// refuses literal private addresses (see [`super::guard`]).
 #[derive(Default)]
 pub struct WebhookDelivery {
     client: OnceCell<reqwest::Client>,
+    allow_private: bool,
 }
 
 impl Kinded for WebhookDelivery {
@@ -57,10 +60,28 @@ struct Answer {
 }
 
 impl WebhookDelivery {
+    /// A handler; `allow_private` lets deliveries reach loopback and
+    /// private addresses.
+    #[must_use]
+    pub fn new(allow_private: bool) -> Self {
+        Self {
+            client: OnceCell::new(),
+            allow_private,
+        }
+    }
+
     async fn client(&self) -> Result<&reqwest::Client, JobError> {
         self.client
             .get_or_try_init(|| async {
-                reqwest::Client::builder()
+                let builder = if self.allow_private {
+                    reqwest::Client::builder()
+                } else {
+                    // A proxy would resolve the name itself, past the guard.
+                    reqwest::Client::builder()
+                        .dns_resolver(std::sync::Arc::new(super::guard::PublicOnly))
+                        .no_proxy()
+                };
+                builder
                     .connect_timeout(Duration::from_secs(WEBHOOK_TIMEOUT_SECS))
                     .timeout(Duration::from_secs(WEBHOOK_TIMEOUT_SECS))
                     // A redirect is an answer that is not 2xx: never follow
@@ -100,7 +121,22 @@ impl WebhookDelivery {
         let timestamp = ctx.now().timestamp();
         let client = self.client().await?;
         let started = Instant::now();
-        let answer = post(client, ctx, &hook, &job.event, timestamp, body).await;
+        let refused = if self.allow_private {
+            None
+        } else {
+            reqwest::Url::parse(&hook.url)
+                .ok()
+                .as_ref()
+                .and_then(super::guard::refused_target)
+        };
+        let answer = match refused {
+            Some(why) => Answer {
+                status: None,
+                excerpt: None,
+                error: Some(why),
+            },
+            None => post(client, ctx, &hook, &job.event, timestamp, body).await,
+        };
         let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let ok = answer.error.is_none();
         let attempt = Attempt {

@@ -27,9 +27,18 @@ pub struct TestDb {
     pg_name: Option<String>,
 }
 
+/// The engine settings of the tests: webhooks may reach the receivers
+/// the tests run on 127.0.0.1.
+fn test_config() -> EngineConfig {
+    EngineConfig {
+        webhook_private: true,
+        ..EngineConfig::default()
+    }
+}
+
 impl TestDb {
     pub async fn sqlite() -> Self {
-        let engine = Engine::open("sqlite::memory:", EngineConfig::default())
+        let engine = Engine::open("sqlite::memory:", test_config())
             .await
             .expect("open sqlite");
         Self {
@@ -61,9 +70,7 @@ impl TestDb {
             Some(i) => format!("{}/{name}", &base[..i]),
             None => panic!("bad FORMWORK_TEST_PG"),
         };
-        let engine = Engine::open(&url, EngineConfig::default())
-            .await
-            .expect("open postgres");
+        let engine = Engine::open(&url, test_config()).await.expect("open postgres");
         Some(Self {
             engine,
             pg_name: Some(name),
