@@ -99,6 +99,22 @@ pub struct Ctx {
     /// flow (true unless the caller asked otherwise, as the v5 API's
     /// `is_start_workflow: false` does).
     pub start_flow: bool,
+    /// Set only for a submission through a public link: the one form it may
+    /// create records of and the fields it may fill. Everything else is
+    /// refused for such a caller (see [`crate::auth::access`]).
+    pub link: Option<std::sync::Arc<LinkGrant>>,
+}
+
+/// What a public link lets an anonymous visitor do: create records of one
+/// form, filling only the listed fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkGrant {
+    /// The link.
+    pub link: crate::ids::PublicLinkId,
+    /// The form it submits to.
+    pub form: crate::ids::FormId,
+    /// The fields it shows and accepts.
+    pub fields: std::collections::BTreeSet<String>,
 }
 
 /// The chain of rules behind a write. Record events remember it, so a rule's
@@ -152,6 +168,7 @@ impl Ctx {
             now: Utc::now(),
             cause: Cause::default(),
             start_flow: true,
+            link: None,
         }
     }
 

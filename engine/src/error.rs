@@ -53,6 +53,8 @@ pub enum ErrorCode {
     TooManyRequests,
     /// A cookie-authenticated write that did not come from this site's pages.
     CsrfRejected,
+    /// A public form link that was switched off or is past its end date.
+    LinkClosed,
     /// The database is not reachable.
     Unavailable,
     /// A bug or an unexpected backend failure; details are only logged.
@@ -86,13 +88,14 @@ impl ErrorCode {
             Self::DepartmentNotEmpty => "department_not_empty",
             Self::TooManyRequests => "too_many_requests",
             Self::CsrfRejected => "csrf_rejected",
+            Self::LinkClosed => "link_closed",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
     }
 
     /// Every code, for documentation and tests.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 25] = [
         Self::ValidationFailed,
         Self::BadRequest,
         Self::NotFound,
@@ -115,6 +118,7 @@ impl ErrorCode {
         Self::DepartmentNotEmpty,
         Self::TooManyRequests,
         Self::CsrfRejected,
+        Self::LinkClosed,
         Self::Unavailable,
         Self::Internal,
     ];

@@ -103,7 +103,15 @@ id_type!(
 id_type!(
     /// One audit log entry.
     AuditId,
+    /// A public link (外链) of a form.
+    PublicLinkId,
 );
+
+impl UserId {
+    /// The author of records submitted through a public link: nobody
+    /// signed in (the nil UUID, never a real user's id).
+    pub const ANONYMOUS: Self = Self(Uuid::nil());
+}
 
 id_type!(
     /// A dashboard of an app.

@@ -345,6 +345,7 @@ fn schemas() -> Value {
     crate::routes::departments::components(&mut m);
     crate::routes::roles::components(&mut m);
     crate::routes::permissions::components(&mut m);
+    crate::routes::public_links::components(&mut m);
     crate::routes::tokens::components(&mut m);
     crate::routes::exchange::components(&mut m);
     crate::routes::workflows::components(&mut m);

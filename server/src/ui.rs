@@ -1,7 +1,7 @@
 //! The web UI: the ES modules, HTML and CSS under `server/ui/`, embedded in
 //! the binary with `include_bytes!` (no build step, no Node at run time) and
 //! served at `/ui/<file>`. `index.html` also answers `/` and the client-side
-//! routes (`/login`, `/templates`, `/apps/...`), where the page's router takes over.
+//! routes (`/login`, `/f/<token>` of public links, `/templates`, `/apps/...`), where the page's router takes over.
 //!
 //! Every asset carries a strong `ETag` (a hash of its bytes) and
 //! `Cache-Control: no-cache`: the file names carry no version, so a browser
@@ -43,7 +43,9 @@ const ASSETS: &[Asset] = assets![
     "js/views/designer.js",
     "js/views/home.js",
     "js/views/login.js",
+    "js/views/public.js",
     "js/views/record.js",
+    "js/views/share.js",
     "js/views/table.js",
     "js/views/templates.js",
 ];
@@ -141,7 +143,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(asset))
             .route(web::head().to(asset)),
     );
-    for path in ["/", "/login", "/templates", "/apps", "/apps/{tail:.*}"] {
+    for path in [
+        "/",
+        "/login",
+        "/f/{token}",
+        "/templates",
+        "/apps",
+        "/apps/{tail:.*}",
+    ] {
         cfg.service(
             web::resource(path)
                 .route(web::get().to(index))

@@ -57,6 +57,9 @@ async function setup() {
   await apiCall("POST", `/forms/${leads.id}/records/batch`, token, {
     records: Array.from({ length: 45 }, (_, i) => ({ data: { title: `Lead ${String(i + 1).padStart(2, "0")}`, n: i + 1 } })),
   });
+  const link = await apiCall("POST", `/forms/${form.id}/public-links`, token, { fields: ["name", "email", "notes"] });
+  ids.link = link.path;
+  ids.token = token;
   ids.app = app.id;
   ids.form = form.id;
   ids.leads = leads.id;
@@ -412,6 +415,47 @@ test("template_gallery", async ({ page }) => {
   assert(/^\/api\/v1\/apps\/[\w-]+\/export$/.test(href), `export link ${href}`);
   const exported = await page.evaluate(async (u) => (await fetch(u)).json(), href);
   assertEq(exported.files["manifest.json"].name, `CRM ${stamp}`, "the export names the app");
+}, { get storageState() { return storageState; } });
+
+test("public_link", async ({ page }) => {
+  // A visitor who never signed in fills the link's fields only.
+  allowHttpError(page, 422);
+  await page.goto(`${BASE}${ids.link}`);
+  await page.waitForSelector("form[data-testid=public-form]");
+  assertEq(await page.textContent("h1"), "Customers", "the form's name");
+  const shown = await page.$$eval("form[data-testid=public-form] [data-row]", (rows) => rows.map((r) => r.dataset.row));
+  assertEq(shown, ["name", "email", "notes"], "the link's fields, in form order");
+  await page.fill("#f-email", "not-an-email");
+  await page.click("[data-testid=public-submit]");
+  await page.waitForSelector("[data-error-for=name]:not([hidden])");
+  assertEq(await page.textContent("[data-error-for=name]"), "Required", "required error at its field");
+  assertEq(await page.textContent("[data-error-for=email]"), "Must be an e-mail address", "email error at its field");
+  await page.fill("#f-name", "Visitor");
+  await page.fill("#f-email", "visitor@example.com");
+  await page.fill("#f-notes", "found you online");
+  await page.click("[data-testid=public-submit]");
+  await page.waitForSelector("[data-testid=public-done]");
+  const q = await apiCall("POST", `/forms/${ids.form}/records/query`, ids.token, {
+    filter: { field: "name", op: "eq", value: "Visitor" }, total: true,
+  });
+  assertEq(q.total, 1, "one record created");
+  assertEq(q.records[0].data.notes, "found you online", "with what was typed");
+  assertEq(q.records[0].data.tier, undefined, "and nothing else");
+  // The page offers another submission.
+  await page.click("[data-testid=public-done] button");
+  await page.waitForSelector("form[data-testid=public-form]");
+  assertEq(await page.inputValue("#f-name"), "", "an empty form again");
+});
+
+test("share_dialog", async ({ page }) => {
+  await page.goto(tableUrl());
+  await page.click("[data-testid=share]");
+  await page.waitForSelector("[data-testid=share-list] li.share-item");
+  const url = await page.inputValue("[data-testid=share-list] li.share-item input.share-url");
+  assertEq(url, `${BASE}${ids.link}`, "the link's address to copy");
+  await page.click("[data-testid=share-new]");
+  await page.waitForFunction(() => document.querySelectorAll("[data-testid=share-list] li.share-item").length === 2);
+  await snap(page, "share_dialog-two-links");
 }, { get storageState() { return storageState; } });
 
 await setup();

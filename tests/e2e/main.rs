@@ -17,6 +17,7 @@ mod isolation;
 mod lifecycle;
 mod members;
 mod permissions;
+mod public_links;
 mod templates;
 mod v5;
 mod v5_jdy;

@@ -314,6 +314,7 @@ impl Engine {
             now,
             cause: crate::ctx::Cause::default(),
             start_flow: true,
+            link: None,
         })
     }
 

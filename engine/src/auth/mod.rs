@@ -10,6 +10,7 @@ pub mod login;
 pub mod members;
 pub mod org;
 pub mod policy;
+pub mod public_link;
 pub mod roles;
 pub mod tenant;
 pub mod tokens;

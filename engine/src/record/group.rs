@@ -41,13 +41,15 @@ pub struct CreateQueue {
 }
 
 impl CreateQueue {
-    fn push(&self, p: Pending) -> Result<(), Pending> {
+    /// Queues `p`; answers it back (boxed: it is large) when the queue is
+    /// poisoned.
+    fn push(&self, p: Pending) -> Result<(), Box<Pending>> {
         match self.pending.lock() {
             Ok(mut q) => {
                 q.push(p);
                 Ok(())
             }
-            Err(_) => Err(p),
+            Err(_) => Err(Box::new(p)),
         }
     }
 

@@ -149,6 +149,7 @@ impl Engine {
             .filter(dashboard::Column::AppId.eq(&app_id))
             .exec(&tx)
             .await?;
+        crate::auth::public_link::delete_for_forms(&tx, ctx.tenant, form_ids.clone()).await?;
         form_version::Entity::delete_many()
             .filter(form_version::Column::TenantId.eq(&tenant))
             .filter(form_version::Column::FormId.is_in(form_ids))

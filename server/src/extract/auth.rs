@@ -8,7 +8,7 @@ use std::pin::Pin;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use engine::Engine;
 use engine::ctx::Ctx;
 use engine::error::ErrorCode;
@@ -19,6 +19,7 @@ use crate::error::ApiError;
 pub const SESSION_COOKIE: &str = "formwork_session";
 
 /// An authenticated caller: the engine context plus the token it used.
+#[derive(Clone)]
 pub struct Caller {
     /// Tenant, actor, role, now.
     pub ctx: Ctx,
@@ -124,6 +125,9 @@ impl FromRequest for Caller {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        if let Some(caller) = req.extensions_mut().remove::<Self>() {
+            return Box::pin(std::future::ready(Ok(caller)));
+        }
         let csrf = check_csrf(req);
         let token = token_of(req);
         let engine = req.app_data::<web::Data<Engine>>().cloned();
@@ -136,5 +140,29 @@ impl FromRequest for Caller {
             let ctx = engine.authenticate(&token).await?;
             Ok(Self { ctx, token })
         })
+    }
+}
+
+/// Route middleware of every authenticated `/api/v1` endpoint: the caller
+/// is checked before any other part of the request is read, so a request
+/// without valid credentials answers 401 whatever its body or parameters
+/// (the handler's extractors run concurrently, and a body error would
+/// otherwise win the race and tell a stranger about the endpoint). The
+/// checked caller waits in the request's extensions for the handler.
+///
+/// # Errors
+/// None of its own: a refusal is answered as a response.
+pub async fn authenticate_first(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<actix_web::body::BoxBody>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    use actix_web::ResponseError;
+    let caller = Caller::from_request(req.request(), &mut actix_web::dev::Payload::None).await;
+    match caller {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.call(req).await
+        }
+        Err(e) => Ok(req.into_response(e.error_response())),
     }
 }

@@ -12,6 +12,7 @@ import { designerView } from "./views/designer.js";
 
 // Loaded on first use, to keep the first screen small.
 const templatesView = async (ctx) => (await import("./views/templates.js")).templatesView(ctx);
+const publicView = async (ctx) => (await import("./views/public.js")).publicView(ctx);
 
 const TENANTS_KEY = "fw.tenants";
 // Set at login, cleared at logout or on a 401: lets a signed-out visit go
@@ -27,6 +28,7 @@ export const session = {
 
 const routes = [
   [/^\/login$/, loginView, { bare: true }],
+  [/^\/f\/([\w-]+)$/, publicView, { keys: ["token"], bare: true }],
   [/^\/$/, homeView],
   [/^\/apps$/, homeView],
   [/^\/templates$/, templatesView],

@@ -264,3 +264,18 @@ function subformInput(field, value, onInput) {
     rowCell: (i, key) => rows[i]?.tr.querySelector(`td[data-sub="${CSS.escape(key)}"]`),
   };
 }
+
+/**
+ * One labelled row of a record form: the input, its help text and its
+ * error slot, which is registered in `errors` under the field's key.
+ */
+export function formRow(field, inp, errors) {
+  const err = h("p.field-error", { id: `err-${field.key}`, hidden: true, "data-error-for": field.key });
+  errors.set(field.key, err);
+  const wide = ["textarea", "subform", "multiselect"].includes(field.type);
+  return h(`div.form-row${wide ? ".wide" : ""}`, { "data-row": field.key },
+    h("label.label", { for: `f-${field.key}` }, field.label, field.required ? h("span.req", { "aria-hidden": "true" }, " *") : null),
+    inp.el,
+    field.help ? h("p.help", field.help) : null,
+    err);
+}

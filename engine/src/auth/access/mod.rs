@@ -99,6 +99,32 @@ impl FormAccess {
         }
     }
 
+    /// What a public link allows: creating records of its own form, every
+    /// field outside the link's list hidden (so not writable, and absent
+    /// from the answer); nothing at all on any other form.
+    #[must_use]
+    pub fn for_link(form: &LoadedForm, grant: &crate::ctx::LinkGrant) -> Self {
+        let actions = if form.id == grant.form {
+            BTreeMap::from([(FormAction::Create, DataScope::All)])
+        } else {
+            BTreeMap::new()
+        };
+        let fields = form
+            .def
+            .fields
+            .iter()
+            .chain(&form.def.removed_fields)
+            .filter(|f| !grant.fields.contains(&f.key))
+            .map(|f| (f.key.clone(), FieldAccess::Hidden))
+            .collect();
+        Self {
+            actions,
+            fields,
+            own: None,
+            department: None,
+        }
+    }
+
     /// True when nothing is limited.
     #[must_use]
     pub fn is_unrestricted(&self) -> bool {
@@ -269,6 +295,9 @@ impl Engine {
     /// # Errors
     /// `internal` on storage failure.
     pub async fn form_access(&self, ctx: &Ctx, form: &LoadedForm) -> Result<FormAccess, AuthError> {
+        if let Some(grant) = &ctx.link {
+            return Ok(FormAccess::for_link(form, grant));
+        }
         let Some(perms) = form.permissions.as_ref() else {
             return Ok(FormAccess::unrestricted());
         };

@@ -20,6 +20,7 @@ pub mod member;
 pub mod membership;
 pub mod notification;
 pub mod package_key;
+pub mod public_link;
 pub mod record;
 pub mod record_history;
 pub mod record_tag;

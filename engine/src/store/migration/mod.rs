@@ -16,6 +16,7 @@ mod m20261204_000013_create_login_failures;
 mod m20261204_000014_create_app_packages;
 mod m20261204_000015_create_audit_log;
 mod m20261204_000020_add_webhook_format;
+mod m20261206_000021_create_public_links;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000014_create_app_packages::Migration),
             Box::new(m20261204_000015_create_audit_log::Migration),
             Box::new(m20261204_000020_add_webhook_format::Migration),
+            Box::new(m20261206_000021_create_public_links::Migration),
         ]
     }
 }

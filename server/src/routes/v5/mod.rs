@@ -64,7 +64,8 @@ pub const fn v5_code(code: ErrorCode) -> u32 {
         | ErrorCode::IncompatibleChange
         | ErrorCode::LastOwner
         | ErrorCode::DepartmentCycle
-        | ErrorCode::DepartmentNotEmpty => 17_011,
+        | ErrorCode::DepartmentNotEmpty
+        | ErrorCode::LinkClosed => 17_011,
         ErrorCode::ScriptCompile | ErrorCode::ScriptRuntime | ErrorCode::ScriptLimit => 17_012,
         ErrorCode::Unavailable => 17_013,
         ErrorCode::TooManyRequests => CODE_RATE_LIMITED,

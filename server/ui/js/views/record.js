@@ -5,7 +5,7 @@
 import { api, call, ensureTag } from "../api.js";
 import { h, dialog, toast } from "../dom.js";
 import { t, detailMessage } from "../i18n.js";
-import { fieldInput, COMPUTED } from "../fields.js";
+import { fieldInput, formRow, COMPUTED } from "../fields.js";
 import { formsOf, navigate } from "../app.js";
 
 /** Unsaved values by page path. */
@@ -48,14 +48,7 @@ export async function recordView(ctx) {
     const inp = fieldInput(f, initial[f.key], onInput);
     if (inp.setTitles && record) inp.setTitles(record.expanded);
     inputs.set(f.key, inp);
-    const err = h("p.field-error", { id: `err-${f.key}`, hidden: true, "data-error-for": f.key });
-    errors.set(f.key, err);
-    const wide = ["textarea", "subform", "multiselect"].includes(f.type);
-    return h(`div.form-row${wide ? ".wide" : ""}`, { "data-row": f.key },
-      h("label.label", { for: `f-${f.key}` }, f.label, f.required ? h("span.req", { "aria-hidden": "true" }, " *") : null),
-      inp.el,
-      f.help ? h("p.help", f.help) : null,
-      err);
+    return formRow(f, inp, errors);
   });
 
   const clearErrors = () => {

@@ -7,6 +7,7 @@ import { t } from "../i18n.js";
 import { display, sortable } from "../fields.js";
 import { filterBuilder, buildFilter, filterFields } from "../filter.js";
 import { loadForm } from "./record.js";
+import { session } from "../app.js";
 
 /** Table state by form id, kept while the page is open. */
 const states = new Map();
@@ -324,6 +325,9 @@ export async function tableView(ctx) {
       h("h1", form.name),
       h("div.head-actions",
         h("a.button", { href: `/apps/${appId}/forms/${formId}/design` }, t("app.design")),
+        ["owner", "admin"].includes(session.me?.role)
+          ? h("button", { type: "button", "data-testid": "share", on: { click: async () => (await import("./share.js")).shareDialog(form) } }, t("share.button"))
+          : null,
         h("a.button.primary", { href: `/apps/${appId}/forms/${formId}/new`, "data-testid": "new-record" }, "+ ", t("table.new_record")))),
     h("div.toolbar", search, filterBtn, h("div.dropdown", { hidden: st.bin }, colBtn, colMenu), h("span.spacer"), binBtn),
     tagSlot,
