@@ -40,6 +40,7 @@ fn body_for(operation_id: &str) -> Option<Value> {
         "run_import" => json!({"dry_run": true}),
         "import_app" => json!({"files": {"manifest.json":
             {"key": "b_pkg", "name": "B package", "version": "1.0.0", "forms": []}}}),
+        "create_public_link" | "update_public_link" => json!({}),
         "put_form_permissions" => json!({"entries": [{"subject": {"role": "member"}, "actions": ["view"]}]}),
         "export_records" => json!({"format": "csv"}),
         "create_webhook" | "update_webhook" => json!({"name": "hook", "url": "http://127.0.0.1:9/hook",
@@ -201,6 +202,15 @@ e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
         .await;
     assert_eq!(job.status, 202, "{}", job.text);
     let job = job.body["job_id"].as_str().unwrap().to_owned();
+    let link = srv
+        .post(
+            &format!("/api/v1/forms/{form}/public-links"),
+            &a,
+            json!({"name": "Secret link"}),
+        )
+        .await;
+    assert_eq!(link.status, 201, "{}", link.text);
+    let link = link.body["id"].as_str().unwrap().to_owned();
     let secrets = [app.as_str(), form.as_str(), id.as_str(), "Secret"];
 
     let b = srv.tenant("other").await;
@@ -214,12 +224,20 @@ e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
         if e.tag == "v5" {
             continue;
         }
+        // A public link's token is the whole credential: whoever holds it
+        // reaches that link's form, whatever tenant they belong to
+        // (tests/e2e/public_links.rs).
+        if e.path.starts_with("/api/v1/public/") {
+            continue;
+        }
         // Tenant B's own settings (none yet) and the clock override (off).
         if e.operation_id == "get_smtp_settings" || e.operation_id == "scheduler_run" {
             continue;
         }
         let own_id = if e.path.starts_with("/api/v1/webhooks/") {
             hook.as_str()
+        } else if e.path.starts_with("/api/v1/public-links/") {
+            link.as_str()
         } else if e.path.starts_with("/api/v1/departments/") {
             dept.as_str()
         } else if e.path.starts_with("/api/v1/roles/") {

@@ -20,6 +20,9 @@ use crate::extract::auth::Caller;
 use crate::limit::{Limits, client_addr};
 
 const NF: ErrorCode = ErrorCode::NotFound;
+/// Public-link requests one client address may make a minute, over every
+/// link and token (guessed tokens included), before any database lookup.
+const ANY_LINK_PER_MINUTE: u32 = 300;
 const FB: ErrorCode = ErrorCode::Forbidden;
 const WRITE_ERRORS: &[ErrorCode] = &[
     NF,
@@ -64,7 +67,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         Body::Empty, 204, Body::Empty, &[NF, FB]),
     ep!(Get "/api/v1/public/{token}", get_public_form, false,
         "The form a public link shows: name, description and the fields to fill",
-        Body::Empty, 200, Body::Ref("PublicForm"), &[NF, ErrorCode::LinkClosed]),
+        Body::Empty, 200, Body::Ref("PublicForm"), &[NF, ErrorCode::LinkClosed, ErrorCode::TooManyRequests]),
     ep!(Post "/api/v1/public/{token}/records", submit_public_record, false,
         "Submit one record through a public link, without signing in",
         Body::Ref("RecordInput"), 201, Body::Ref("PublicSubmission"),
@@ -166,8 +169,11 @@ async fn delete_public_link(
 
 async fn get_public_form(
     engine: web::Data<Engine>,
+    limits: web::Data<Limits>,
+    req: HttpRequest,
     token: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    limits.take("public-link", client_addr(&req), ANY_LINK_PER_MINUTE)?;
     let link = engine.open_public_link(&token, chrono::Utc::now()).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
@@ -181,6 +187,7 @@ async fn submit_public_record(
     token: web::Path<String>,
     body: web::Json<RecordInput>,
 ) -> Result<HttpResponse, ApiError> {
+    limits.take("public-link", client_addr(&req), ANY_LINK_PER_MINUTE)?;
     let now = chrono::Utc::now();
     let link = engine.open_public_link(&token, now).await?;
     limits.take(
