@@ -220,6 +220,29 @@ e2e!(public_links, |srv: Server| async move {
     let r = srv.get(&links, &other).await;
     r.assert_error(404, "not_found");
 
+    // Members do not manage links.
+    let r = srv
+        .post(
+            "/api/v1/members",
+            &owner,
+            json!({"email": "m@demo.test", "password": "password-123", "role": "member"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let member = srv.login("demo", "m@demo.test", "password-123").await;
+    srv.get(&links, &member).await.assert_error(403, "forbidden");
+    srv.post(&links, &member, json!({}))
+        .await
+        .assert_error(403, "forbidden");
+    srv.call(
+        Method::DELETE,
+        &format!("/api/v1/public-links/{link_id}"),
+        Some(&member),
+        None,
+    )
+    .await
+    .assert_error(403, "forbidden");
+
     // A per-address rate: the third submission within the minute waits.
     let r = srv
         .post(&links, &owner, json!({"fields": ["name"], "rate_per_minute": 2}))
