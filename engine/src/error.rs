@@ -31,6 +31,8 @@ pub enum ErrorCode {
     InvalidQuery,
     /// A body or collection is over its size limit.
     PayloadTooLarge,
+    /// The tenant's file storage quota would be exceeded.
+    QuotaExceeded,
     /// A script failed to compile.
     ScriptCompile,
     /// A script failed while running.
@@ -77,6 +79,7 @@ impl ErrorCode {
             Self::UnknownKind => "unknown_kind",
             Self::InvalidQuery => "invalid_query",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::QuotaExceeded => "quota_exceeded",
             Self::ScriptCompile => "script_syntax",
             Self::ScriptRuntime => "script_error",
             Self::ScriptLimit => "script_limit",
@@ -95,7 +98,7 @@ impl ErrorCode {
     }
 
     /// Every code, for documentation and tests.
-    pub const ALL: [Self; 25] = [
+    pub const ALL: [Self; 26] = [
         Self::ValidationFailed,
         Self::BadRequest,
         Self::NotFound,
@@ -107,6 +110,7 @@ impl ErrorCode {
         Self::UnknownKind,
         Self::InvalidQuery,
         Self::PayloadTooLarge,
+        Self::QuotaExceeded,
         Self::ScriptCompile,
         Self::ScriptRuntime,
         Self::ScriptLimit,

@@ -118,4 +118,6 @@ id_type!(
     DashboardId,
     /// A saved view of a form.
     ViewId,
+    /// An uploaded file (attachment or image).
+    FileId,
 );

@@ -11,6 +11,7 @@ pub mod ctx;
 pub mod dashboard;
 pub mod error;
 pub mod exchange;
+pub mod files;
 pub mod ids;
 pub mod jobs;
 pub mod meta;

@@ -78,11 +78,13 @@ fn every_kind_has_a_valid_config_schema_file() {
     assert_eq!(
         kinds,
         [
+            "attachment",
             "checkbox",
             "date",
             "datetime",
             "email",
             "formula",
+            "image",
             "member",
             "money",
             "multiselect",
@@ -530,4 +532,32 @@ fn required_fields_refuse_null_and_absence() {
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].field, "f");
     assert_eq!(errors[0].message, "is required");
+}
+
+#[test]
+fn file_fields_hold_arrays_of_file_ids_or_file_objects() {
+    let id = "01a24e74-9f54-75c8-a5b6-ad8cb75514fb";
+    for kind in ["attachment", "image"] {
+        let f = field(json!({"type": kind, "max_files": 2}));
+        ok(&f, json!([id]));
+        ok(
+            &f,
+            json!([{"id": id, "name": "a.png", "size": 3, "mime": "image/png"}]),
+        );
+        ok(&f, json!([]));
+        bad(&f, json!(id), "");
+        bad(&f, json!(["not-a-uuid"]), "");
+        bad(&f, json!([{"name": "no id"}]), "");
+        bad(&f, json!([id, id, id]), "");
+        assert_eq!(types().get(kind).unwrap().sql_cast(), SqlCast::None);
+        assert_eq!(import(&f, "  "), Ok(Value::Null));
+        assert!(import(&f, "a.png").is_err());
+        assert_eq!(
+            display(
+                &f,
+                json!([{"id": id, "name": "a.png"}, {"id": id, "name": "b.pdf"}])
+            ),
+            "a.png, b.pdf"
+        );
+    }
 }

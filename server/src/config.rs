@@ -40,6 +40,15 @@ pub const FORMWORK_LOGIN_RATE_PER_MINUTE: &str = "FORMWORK_LOGIN_RATE_PER_MINUTE
 /// Env var of `--webhook-allow-private`.
 pub const FORMWORK_WEBHOOK_ALLOW_PRIVATE: &str = "FORMWORK_WEBHOOK_ALLOW_PRIVATE";
 
+/// Directory for uploaded files (created if missing).
+pub const FORMWORK_DATA_DIR: &str = "FORMWORK_DATA_DIR";
+/// Largest uploaded file, in bytes.
+pub const FORMWORK_FILE_MAX_BYTES: &str = "FORMWORK_FILE_MAX_BYTES";
+/// Bytes of files one tenant may keep.
+pub const FORMWORK_TENANT_FILE_QUOTA_BYTES: &str = "FORMWORK_TENANT_FILE_QUOTA_BYTES";
+/// Days a file no record holds any more is kept before removal.
+pub const FORMWORK_FILE_RETENTION_DAYS: &str = "FORMWORK_FILE_RETENTION_DAYS";
+
 /// Default database: a SQLite file in the working directory, created if missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://formwork.db?mode=rwc";
 /// Default listen address.
@@ -48,7 +57,7 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_BODY: usize = 2 * 1024 * 1024;
 
 /// Every environment variable the server reads, with its default, for docs and tests.
-pub const ENV_VARS: [(&str, &str); 15] = [
+pub const ENV_VARS: [(&str, &str); 19] = [
     (DATABASE_URL, DEFAULT_DATABASE_URL),
     (FORMWORK_BIND, DEFAULT_BIND),
     (FORMWORK_MAX_BODY, "2097152"),
@@ -64,6 +73,10 @@ pub const ENV_VARS: [(&str, &str); 15] = [
     (FORMWORK_V5_RATE_LIMIT, "50"),
     (FORMWORK_LOGIN_RATE_PER_MINUTE, "20"),
     (FORMWORK_WEBHOOK_ALLOW_PRIVATE, "false"),
+    (FORMWORK_DATA_DIR, "formwork-data"),
+    (FORMWORK_FILE_MAX_BYTES, "20971520"),
+    (FORMWORK_TENANT_FILE_QUOTA_BYTES, "1073741824"),
+    (FORMWORK_FILE_RETENTION_DAYS, "30"),
 ];
 
 /// Log output format.
@@ -142,6 +155,20 @@ pub struct Config {
     /// server's own network); by default only public addresses are reached.
     #[arg(long, env = FORMWORK_WEBHOOK_ALLOW_PRIVATE, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", global = true)]
     pub webhook_allow_private: bool,
+    /// Directory for uploaded files (attachments and images), created if missing; keep it
+    /// with the database in backups.
+    #[arg(long, env = FORMWORK_DATA_DIR, default_value = "formwork-data", global = true)]
+    pub data_dir: std::path::PathBuf,
+    /// Largest uploaded file in bytes; larger uploads answer 413 `payload_too_large`.
+    #[arg(long, env = FORMWORK_FILE_MAX_BYTES, default_value_t = 20 * 1024 * 1024, global = true)]
+    pub file_max_bytes: u64,
+    /// Bytes of files one tenant may keep; an upload past it answers 413 `quota_exceeded`.
+    #[arg(long, env = FORMWORK_TENANT_FILE_QUOTA_BYTES, default_value_t = 1024 * 1024 * 1024, global = true)]
+    pub tenant_file_quota_bytes: u64,
+    /// Days a file no record holds any more (removed from its field, or its record purged)
+    /// is kept before it is deleted; uploads no record claims are deleted after a day.
+    #[arg(long, env = FORMWORK_FILE_RETENTION_DAYS, default_value_t = 30, global = true)]
+    pub file_retention_days: u32,
 }
 
 impl Config {
@@ -151,6 +178,12 @@ impl Config {
         let mut cfg = engine::EngineConfig::default();
         cfg.script.max_duration = std::time::Duration::from_millis(self.script_timeout_ms.clamp(1, 60_000));
         cfg.webhook_private = self.webhook_allow_private;
+        cfg.files = engine::config::FileConfig {
+            data_dir: self.data_dir.clone(),
+            max_file_bytes: self.file_max_bytes,
+            tenant_quota_bytes: self.tenant_file_quota_bytes,
+            retention_days: self.file_retention_days,
+        };
         cfg
     }
 }

@@ -47,6 +47,14 @@ fn body(b: Body) -> Option<Value> {
         }
         Body::Text => Some(json!({"text/plain": {"schema": {"type": "string"}}})),
         Body::Html => Some(json!({"text/html": {"schema": {"type": "string"}}})),
+        Body::Multipart => Some(json!({"multipart/form-data": {"schema": {
+            "type": "object",
+            "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream"}},
+            "required": ["file"],
+        }}})),
+        Body::Binary => Some(
+            json!({"*/*": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}),
+        ),
     }
 }
 
@@ -346,6 +354,7 @@ fn schemas() -> Value {
     crate::routes::roles::components(&mut m);
     crate::routes::permissions::components(&mut m);
     crate::routes::public_links::components(&mut m);
+    crate::routes::files::components(&mut m);
     crate::routes::tokens::components(&mut m);
     crate::routes::exchange::components(&mut m);
     crate::routes::workflows::components(&mut m);

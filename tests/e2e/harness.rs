@@ -68,9 +68,12 @@ impl TestDb {
                 } else {
                     format!("{prefix}/{name}?{query}")
                 };
+                // Uploaded files still need a directory of their own.
+                let dir = std::env::temp_dir().join(format!("fw-e2e-{hex}"));
+                std::fs::create_dir_all(&dir).unwrap();
                 Some(Self {
                     url,
-                    dir: None,
+                    dir: Some(dir),
                     pg: Some((admin, name)),
                 })
             }
@@ -212,6 +215,31 @@ impl Server {
         srv
     }
 
+    /// The directory the server keeps uploaded files in.
+    pub fn data_dir(&self) -> PathBuf {
+        self.db
+            .dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir)
+            .join("data")
+    }
+
+    /// Uploads `bytes` as the multipart part `file` named `name`, declared
+    /// with `content_type` (which the server must not trust).
+    pub async fn upload(&self, token: &str, name: &str, content_type: &str, bytes: Vec<u8>) -> Resp {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(name.to_owned())
+            .mime_str(content_type)
+            .unwrap();
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let req = self
+            .client
+            .post(format!("{}/api/v1/files", self.base))
+            .bearer_auth(token)
+            .multipart(form);
+        Self::read(req.send().await.expect("upload")).await
+    }
+
     /// The captured stderr so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
@@ -227,6 +255,7 @@ impl Server {
             .env("FORMWORK_WORKERS", "2")
             .env("FORMWORK_LOGIN_RATE_PER_MINUTE", "6000")
             .env("FORMWORK_WEBHOOK_ALLOW_PRIVATE", "true")
+            .env("FORMWORK_DATA_DIR", self.data_dir())
             .env_remove("FORMWORK_DEMO")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

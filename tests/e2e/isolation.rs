@@ -211,6 +211,12 @@ e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
         .await;
     assert_eq!(link.status, 201, "{}", link.text);
     let link = link.body["id"].as_str().unwrap().to_owned();
+    // A file, unclaimed (only its uploader sees it).
+    let file = srv
+        .upload(&a, "Secret plan.txt", "text/plain", b"Secret plan".to_vec())
+        .await;
+    assert_eq!(file.status, 201, "{}", file.text);
+    let file = file.body["id"].as_str().unwrap().to_owned();
     let secrets = [app.as_str(), form.as_str(), id.as_str(), "Secret"];
 
     let b = srv.tenant("other").await;
@@ -228,6 +234,10 @@ e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
         // reaches that link's form, whatever tenant they belong to
         // (tests/e2e/public_links.rs).
         if e.path.starts_with("/api/v1/public/") {
+            continue;
+        }
+        // An upload creates B's own file (multipart; tests/e2e/files.rs).
+        if e.operation_id == "upload_file" {
             continue;
         }
         // Tenant B's own settings (none yet) and the clock override (off).
@@ -260,6 +270,7 @@ e2e!(tenant_isolation_on_every_endpoint, |srv: Server| async move {
             .replace("{batch_id}", &batch)
             .replace("{import_id}", &import)
             .replace("{job_id}", &job)
+            .replace("{file_id}", &file)
             .replace("{user_id}", &member)
             .replace("{app_id}", &app)
             .replace("{form_id}", &form)

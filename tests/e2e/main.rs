@@ -11,6 +11,7 @@ mod automation;
 mod bad_input;
 mod browser;
 mod exchange;
+mod files;
 mod hardening;
 mod harness;
 mod isolation;

@@ -50,6 +50,8 @@ pub struct SchedulerReport {
     pub ran: usize,
     /// Rounds taken.
     pub rounds: usize,
+    /// Files removed because no record held them any more.
+    pub files_removed: usize,
 }
 
 /// A manual run request: record ids, or a filter over the rule's form.
@@ -287,6 +289,12 @@ impl Engine {
             if dispatched == 0 && planned == 0 && ran == 0 {
                 break;
             }
+        }
+        // Removing unheld files is housekeeping: a failure is logged and
+        // retried next tick rather than failing the tick.
+        match self.collect_files(now).await {
+            Ok(n) => report.files_removed = n,
+            Err(e) => tracing::warn!(error = %e, "removing unheld files failed"),
         }
         Ok(report)
     }

@@ -146,6 +146,13 @@ impl Checker<'_> {
                 self.push(format!("{ptr}/type"), "a subform cannot contain another subform");
                 continue;
             }
+            if nested && kind.file_rule().is_some() {
+                self.push(
+                    format!("{ptr}/type"),
+                    "files go in a field of the form itself, not inside a subform",
+                );
+                continue;
+            }
             self.check_field(kind.as_ref(), obj, &ptr, nested);
         }
     }

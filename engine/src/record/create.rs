@@ -14,6 +14,7 @@ use crate::auth::access::FormAction;
 use crate::auth::policy::{Action, require};
 use crate::ctx::{Cause, Ctx};
 use crate::error::FieldError;
+use crate::files::Holder;
 use crate::ids::{FormId, RecordHistoryId, RecordId};
 use crate::meta::field_type::serial::{render_serial, serial_period};
 use crate::meta::form::LoadedForm;
@@ -301,7 +302,7 @@ impl Engine {
             }
         }
         let causes: Vec<Cause> = items.iter().map(|(ctx, _)| ctx.cause.clone()).collect();
-        let rows: Vec<record::Model> = items
+        let mut rows: Vec<record::Model> = items
             .into_iter()
             .map(|(ctx, data)| record::Model {
                 id: RecordId::new().to_string(),
@@ -318,6 +319,28 @@ impl Engine {
                 deleted_at: None,
             })
             .collect();
+        if self.has_file_fields(form) {
+            for row in &mut rows {
+                let record::Model {
+                    id,
+                    tenant_id,
+                    created_by,
+                    created_at,
+                    data: Value::Object(data),
+                    ..
+                } = row
+                else {
+                    continue;
+                };
+                let holder = Holder {
+                    tenant: tenant_id,
+                    actor: created_by,
+                    now: *created_at,
+                    record_id: id,
+                };
+                self.claim_files(conn, form, &holder, &Map::new(), data).await?;
+            }
+        }
         for (chunk, chunk_causes) in rows.chunks(INSERT_CHUNK).zip(causes.chunks(INSERT_CHUNK)) {
             let actives = chunk.iter().cloned().map(record::ActiveModel::from);
             if let Err(e) = record::Entity::insert_many(actives)

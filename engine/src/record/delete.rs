@@ -9,6 +9,7 @@ use crate::Engine;
 use crate::auth::access::FormAction;
 use crate::auth::policy::{Action, require};
 use crate::ctx::Ctx;
+use crate::files::{Holder, detach};
 use crate::ids::{FormId, RecordId};
 use crate::store::entity::{record, record_history, record_tag};
 
@@ -143,9 +144,17 @@ impl Engine {
             .filter(record_history::Column::RecordId.eq(row.id.clone()))
             .exec(&tx)
             .await?;
+        let actor = ctx.actor.to_string();
+        let holder = Holder {
+            tenant: &tenant,
+            actor: &actor,
+            now: ctx.now,
+            record_id: &row.id,
+        };
+        detach(&tx, &holder, None, None).await?;
         record::Entity::delete_many()
-            .filter(record::Column::TenantId.eq(tenant))
-            .filter(record::Column::Id.eq(row.id))
+            .filter(record::Column::TenantId.eq(tenant.clone()))
+            .filter(record::Column::Id.eq(row.id.clone()))
             .exec(&tx)
             .await?;
         tx.commit().await?;

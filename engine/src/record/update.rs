@@ -10,6 +10,7 @@ use crate::Engine;
 use crate::auth::access::FormAction;
 use crate::auth::policy::{Action, require};
 use crate::ctx::Ctx;
+use crate::files::Holder;
 use crate::ids::{FormId, RecordId};
 use crate::meta::form::LoadedForm;
 use crate::store::entity::record;
@@ -80,9 +81,19 @@ impl Engine {
         ctx: &Ctx,
         form: &LoadedForm,
         row: &record::Model,
-        data: Map<String, Value>,
+        mut data: Map<String, Value>,
     ) -> Result<Option<(record::Model, Vec<String>)>, RecordError> {
         let base = row.data.as_object().cloned().unwrap_or_default();
+        if self.has_file_fields(form) {
+            let (tenant, actor) = (ctx.tenant.to_string(), ctx.actor.to_string());
+            let holder = Holder {
+                tenant: &tenant,
+                actor: &actor,
+                now: ctx.now,
+                record_id: &row.id,
+            };
+            self.claim_files(conn, form, &holder, &base, &mut data).await?;
+        }
         let changes: Map<String, Value> = base
             .keys()
             .chain(data.keys())

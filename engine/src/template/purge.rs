@@ -67,6 +67,7 @@ impl Engine {
             .filter(record_history::Column::FormId.is_in(form_ids.clone()))
             .exec(&tx)
             .await?;
+        crate::files::detach_forms(&tx, &tenant, form_ids.clone(), ctx.now).await?;
         record::Entity::delete_many()
             .filter(record::Column::TenantId.eq(&tenant))
             .filter(record::Column::FormId.is_in(form_ids.clone()))

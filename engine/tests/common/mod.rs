@@ -32,6 +32,10 @@ pub struct TestDb {
 fn test_config() -> EngineConfig {
     EngineConfig {
         webhook_private: true,
+        files: engine::config::FileConfig {
+            data_dir: std::env::temp_dir().join(format!("fw-engine-files-{}", std::process::id())),
+            ..engine::config::FileConfig::default()
+        },
         ..EngineConfig::default()
     }
 }

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod dashboards;
 pub mod departments;
 pub mod exchange;
+pub mod files;
 pub mod forms;
 pub mod members;
 pub mod notifications;
@@ -76,6 +77,10 @@ pub enum Body {
     Text,
     /// An HTML page.
     Html,
+    /// `multipart/form-data` with one binary part named `file`.
+    Multipart,
+    /// Raw bytes of any media type (a file's content).
+    Binary,
 }
 
 /// A query or header parameter.
@@ -170,6 +175,7 @@ pub fn all() -> Vec<&'static Endpoint> {
         permissions::ENDPOINTS,
         public_links::ENDPOINTS,
         exchange::ENDPOINTS,
+        files::ENDPOINTS,
         aggregate::ENDPOINTS,
         tags::ENDPOINTS,
         rules::ENDPOINTS,
@@ -189,6 +195,33 @@ pub fn all() -> Vec<&'static Endpoint> {
     .collect()
 }
 
+/// A `Content-Disposition` value (`attachment` or `inline`) naming a file:
+/// an ASCII fallback and the UTF-8 name (RFC 6266 / 5987).
+#[must_use]
+pub fn disposition(kind: &str, name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b".-_".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
 /// Registers every resource's endpoints.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     system::configure(cfg);
@@ -205,6 +238,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     permissions::configure(cfg);
     public_links::configure(cfg);
     exchange::configure(cfg);
+    files::configure(cfg);
     aggregate::configure(cfg);
     tags::configure(cfg);
     rules::configure(cfg);
@@ -252,5 +286,22 @@ impl Verb {
             Self::Patch => Method::PATCH,
             Self::Delete => Method::DELETE,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::disposition;
+
+    #[test]
+    fn dispositions_name_files_in_ascii_and_utf8() {
+        assert_eq!(
+            disposition("inline", "合同 v1.pdf"),
+            "inline; filename=\"___v1.pdf\"; filename*=UTF-8''%E5%90%88%E5%90%8C%20v1.pdf"
+        );
+        assert_eq!(
+            disposition("attachment", "a\"b"),
+            "attachment; filename=\"a_b\"; filename*=UTF-8''a%22b"
+        );
     }
 }

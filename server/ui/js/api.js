@@ -28,7 +28,10 @@ export function setUnauthorizedHandler(fn) {
 /** Calls the API; resolves with { body, etag }, rejects with ApiError. */
 export async function call(method, path, body, headers = {}) {
   const init = { method, headers: { accept: "application/json", ...headers }, credentials: "same-origin" };
-  if (body !== undefined) {
+  if (body instanceof FormData) {
+    // The browser sets the multipart content type with its boundary.
+    init.body = body;
+  } else if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
   }
@@ -57,6 +60,18 @@ export const api = {
   put: (p, b) => call("PUT", p, b).then((r) => r.body),
   del: (p) => call("DELETE", p).then((r) => r.body),
 };
+
+/** Uploads one file for an attachment or image field; resolves with its metadata. */
+export function uploadFile(file) {
+  const body = new FormData();
+  body.append("file", file, file.name);
+  return call("POST", "/files", body).then((r) => r.body);
+}
+
+/** The URL of a file's content (served only to those who may see it). */
+export function fileUrl(id) {
+  return `/api/v1/files/${encodeURIComponent(id)}/content`;
+}
 
 /** Creates the tenant's tag `name` unless it exists (a record can only carry an existing tag). */
 export async function ensureTag(name) {

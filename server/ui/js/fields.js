@@ -1,14 +1,17 @@
 // Field types as the UI knows them: an input for the record form and a
 // display for table cells, per kind of the server's field type registry.
-import { api } from "./api.js";
+import { api, fileUrl, uploadFile } from "./api.js";
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 
 /** Every kind of the registry, in palette order. */
 export const FIELD_KINDS = [
   "text", "textarea", "number", "money", "date", "datetime", "select", "multiselect",
-  "checkbox", "phone", "email", "url", "rating", "member", "relation", "subform", "serial", "formula",
+  "checkbox", "phone", "email", "url", "rating", "member", "relation", "subform", "attachment", "image", "serial", "formula",
 ];
+
+/** Kinds whose values are uploaded files. */
+export const FILE_KINDS = new Set(["attachment", "image"]);
 
 /** Kinds whose values the server computes. */
 export const COMPUTED = new Set(["serial", "formula"]);
@@ -33,7 +36,7 @@ export function valueKind(kind) {
     case "checkbox": return "bool";
     case "multiselect": return "array";
     case "select": return "choice";
-    case "subform": return "none";
+    case "subform": case "attachment": case "image": return "none";
     case "member": case "relation": return "choice";
     default: return "text";
   }
@@ -41,7 +44,7 @@ export function valueKind(kind) {
 
 /** Whether a table can sort by this kind. */
 export function sortable(kind) {
-  return !["subform", "multiselect"].includes(kind);
+  return !["subform", "multiselect", "attachment", "image"].includes(kind);
 }
 
 function optionLabel(o) {
@@ -78,6 +81,10 @@ export function display(field, value, expanded) {
     }
     case "rating": return "★".repeat(Math.max(0, Math.min(10, Number(value) || 0)));
     case "subform": return Array.isArray(value) ? t("record.rows", { n: value.length }) : "";
+    case "attachment": case "image":
+      return h("span.files-cell", fileItems(value).map((f) => (field.type === "image"
+        ? h("a", { href: fileUrl(f.id), target: "_blank", rel: "noopener" }, h("img.thumb", { src: fileUrl(f.id), alt: f.name, loading: "lazy" }))
+        : h("a.file-link", { href: fileUrl(f.id), rel: "noopener", download: f.name }, f.name))));
     case "relation": {
       const ex = expanded && expanded[field.key];
       const list = Array.isArray(ex) ? ex : ex ? [ex] : [];
@@ -162,6 +169,7 @@ export function fieldInput(field, value, onInput) {
     }
     case "relation": return relationInput(field, value, onInput, common);
     case "subform": return subformInput(field, value, onInput);
+    case "attachment": case "image": return filesInput(field, value, onInput, common);
     case "serial": case "formula": {
       const el = h("output", { id, "data-field": field.key }, value === undefined || value === null ? t("record.computed") : display(field, value));
       return { el, get: () => undefined, readOnly: true };
@@ -172,6 +180,56 @@ export function fieldInput(field, value, onInput) {
       return { el, get: () => (el.value === "" ? undefined : el.value) };
     }
   }
+}
+
+/** The `{id, name}` items of a file field's value (ids alone from a draft). */
+function fileItems(value) {
+  return (Array.isArray(value) ? value : [])
+    .map((f) => (typeof f === "string" ? { id: f, name: f } : f))
+    .filter((f) => f && f.id);
+}
+
+/** Files: upload on choosing (the server sniffs the type and keeps the bytes), remove with ×. */
+function filesInput(field, value, onInput, common) {
+  const files = fileItems(value);
+  const images = field.type === "image";
+  const list = h("ul.file-list");
+  const status = h("p.file-status", { role: "status" });
+  const input = h("input", {
+    id: common.id, name: field.key, type: "file", multiple: true,
+    accept: images ? "image/png,image/jpeg,image/gif,image/webp,image/bmp" : undefined,
+  });
+  const redraw = () => {
+    list.replaceChildren(...files.map((f, i) => h("li",
+      images ? h("img.thumb", { src: fileUrl(f.id), alt: f.name }) : null,
+      h("a.file-link", { href: fileUrl(f.id), target: "_blank", rel: "noopener" }, f.name),
+      h("button.chip-x", {
+        type: "button", "aria-label": `${t("common.remove")} ${f.name}`,
+        on: { click: () => { files.splice(i, 1); redraw(); onInput(); } },
+      }, "×"))));
+  };
+  input.addEventListener("change", async () => {
+    const chosen = [...input.files];
+    input.value = "";
+    for (const file of chosen) {
+      status.textContent = t("file.uploading", { name: file.name });
+      try {
+        const v = await uploadFile(file);
+        files.push({ id: v.id, name: v.name, size: v.size, mime: v.mime });
+      } catch (e) {
+        status.textContent = `${file.name}: ${e.display ? e.display() : e.message}`;
+        redraw();
+        onInput();
+        return;
+      }
+    }
+    status.textContent = "";
+    redraw();
+    onInput();
+  });
+  redraw();
+  const el = h("div.files", { "data-field": field.key }, list, input, status);
+  return { el, get: () => (files.length ? files.map((f) => ({ ...f })) : undefined) };
 }
 
 /** A relation: search the target form by text and pick records. */

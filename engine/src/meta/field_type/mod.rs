@@ -11,11 +11,13 @@
 //! (record schemas), the query compiler (casts), import/export (parse and
 //! display).
 
+pub mod attachment;
 pub mod checkbox;
 pub mod date;
 pub mod datetime;
 pub mod email;
 pub mod formula;
+pub mod image;
 pub mod member;
 pub mod money;
 pub mod multiselect;
@@ -69,6 +71,14 @@ pub enum Reference {
     },
     /// Members of the tenant.
     Member,
+}
+
+/// What a file field holds: the record writer claims the uploaded files a
+/// value names (see `crate::files`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileRule {
+    /// Only raster images (sniffed, never SVG).
+    pub images_only: bool,
 }
 
 /// Registry failures.
@@ -133,6 +143,10 @@ pub trait FieldType: Kinded + Send + Sync + 'static {
     /// What a value points at; the record writer checks that it exists in
     /// the caller's tenant.
     fn reference(&self, _field: &FieldDef) -> Option<Reference> {
+        None
+    }
+    /// Set for kinds whose values are uploaded files (attachment, image).
+    fn file_rule(&self) -> Option<FileRule> {
         None
     }
     /// A rhai expression over the record, evaluated on every save.
@@ -227,11 +241,13 @@ pub type FieldTypes = Registry<dyn FieldType>;
 /// [`RegistryError::Duplicate`] if two kinds collide (a bug).
 pub fn builtin() -> Result<FieldTypes, RegistryError> {
     let mut r = FieldTypes::default();
+    r.register(Arc::new(attachment::ATTACHMENT))?;
     r.register(Arc::new(checkbox::Checkbox))?;
     r.register(Arc::new(date::Date))?;
     r.register(Arc::new(datetime::DateTimeField))?;
     r.register(Arc::new(email::Email))?;
     r.register(Arc::new(formula::Formula))?;
+    r.register(Arc::new(image::IMAGE))?;
     r.register(Arc::new(member::Member))?;
     r.register(Arc::new(money::Money))?;
     r.register(Arc::new(multiselect::Multiselect))?;
@@ -544,6 +560,64 @@ pub(crate) fn uuid_schema(multiple: bool) -> Value {
     } else {
         one
     }
+}
+
+/// The value fragment of a file field: an array of file ids, or of the
+/// `{id, name, size, mime}` objects a read returns (so a value read can be
+/// written back); config `max_files` caps the count.
+pub(crate) fn files_schema(field: &FieldDef) -> Value {
+    let id = serde_json::json!({ "type": "string", "format": "uuid" });
+    let mut frag = serde_json::json!({
+        "type": "array",
+        "items": {
+            "anyOf": [
+                id,
+                { "type": "object", "properties": { "id": id }, "required": ["id"] }
+            ]
+        }
+    });
+    if let Some(max) = cfg_u64(field, "max_files") {
+        set(&mut frag, "maxItems", Value::from(max));
+    }
+    frag
+}
+
+/// The file ids of a file field's value, first occurrence kept.
+#[must_use]
+pub fn file_ids(value: Option<&Value>) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for item in value.and_then(Value::as_array).into_iter().flatten() {
+        let id = match item {
+            Value::String(s) => Some(s.as_str()),
+            Value::Object(o) => o.get("id").and_then(Value::as_str),
+            _ => None,
+        };
+        if let Some(id) = id.and_then(|s| uuid::Uuid::parse_str(s).ok()) {
+            let id = id.hyphenated().to_string();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    ids
+}
+
+/// Display text of a file field: the file names.
+pub(crate) fn display_files(value: &Value) -> String {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| match item {
+            Value::Object(o) => o
+                .get("name")
+                .or_else(|| o.get("id"))
+                .map(plain_text)
+                .unwrap_or_default(),
+            other => plain_text(other),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Makes a value fragment also accept `null` (an empty optional field).

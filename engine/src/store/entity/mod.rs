@@ -8,6 +8,7 @@ pub mod audit_entry;
 pub mod dashboard;
 pub mod delivery;
 pub mod department;
+pub mod file;
 pub mod form;
 pub mod form_version;
 pub mod idempotency_key;

@@ -17,6 +17,7 @@ mod m20261204_000014_create_app_packages;
 mod m20261204_000015_create_audit_log;
 mod m20261204_000020_add_webhook_format;
 mod m20261206_000021_create_public_links;
+mod m20261207_000022_create_files;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000015_create_audit_log::Migration),
             Box::new(m20261204_000020_add_webhook_format::Migration),
             Box::new(m20261206_000021_create_public_links::Migration),
+            Box::new(m20261207_000022_create_files::Migration),
         ]
     }
 }

@@ -57,7 +57,7 @@ pub const fn v5_code(code: ErrorCode) -> u32 {
         ErrorCode::ValidationFailed => 17_005,
         ErrorCode::DuplicateValue => 17_006,
         ErrorCode::InvalidQuery => 17_007,
-        ErrorCode::PayloadTooLarge => 17_008,
+        ErrorCode::PayloadTooLarge | ErrorCode::QuotaExceeded => 17_008,
         ErrorCode::IdempotencyKeyReused => 17_009,
         ErrorCode::VersionMismatch => 17_010,
         ErrorCode::Conflict

@@ -139,6 +139,22 @@ fn read_value(f: &FieldDef, v: &Value, dir: &Directory, row_prefix: &str) -> Val
                 .collect(),
             other => other.clone(),
         },
+        // 简道云 answers files as `{name, size, mime, url}`; the url needs
+        // the same credentials as the record.
+        "attachment" | "image" => match v {
+            Value::Array(files) => files
+                .iter()
+                .map(|file| {
+                    let mut out = file.as_object().cloned().unwrap_or_default();
+                    if let Some(id) = out.get("id").and_then(Value::as_str) {
+                        let url = format!("/api/v1/files/{id}/content");
+                        out.insert("url".to_owned(), Value::String(url));
+                    }
+                    Value::Object(out)
+                })
+                .collect(),
+            other => other.clone(),
+        },
         "subform" => {
             let subs = f.sub_fields();
             let Value::Array(rows) = v else { return v.clone() };
