@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    QueryFilter, QueryOrder,
 };
 use serde::{Deserialize, Serialize};
 
@@ -192,7 +192,7 @@ impl Engine {
         }
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         if let Some(p) = input.parent_id {
             check_parent(&tx, ctx.tenant, p, None).await?;
         }
@@ -237,7 +237,7 @@ impl Engine {
         }
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         let current = find(&tx, ctx.tenant, id).await?.ok_or_else(|| not_found(id))?;
         if let Some(Some(p)) = patch.parent_id {
             check_parent(&tx, ctx.tenant, p, Some(id)).await?;
@@ -272,7 +272,7 @@ impl Engine {
         require(ctx, Action::ManageMembers)?;
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         let current = find(&tx, ctx.tenant, id).await?.ok_or_else(|| not_found(id))?;
         let departments = department::Entity::find()
             .filter(department::Column::TenantId.eq(ctx.tenant.to_string()))

@@ -10,7 +10,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QuerySelect, TransactionTrait,
+    PaginatorTrait, QueryFilter, QuerySelect,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -386,7 +386,7 @@ impl Engine {
         let invite_expires_at = invite.as_ref().map(|_| now + Duration::days(INVITE_DAYS));
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         let existing = user::Entity::find()
             .filter(user::Column::Email.eq(&email))
             .one(&tx)
@@ -508,7 +508,7 @@ impl Engine {
         {
             let db = self.db();
             let _w = db.write_lock().await;
-            let tx = db.conn().begin().await?;
+            let tx = db.begin().await?;
             // Used once: only the update that still finds the invite wins.
             let done = member::Entity::update_many()
                 .col_expr(
@@ -582,7 +582,7 @@ impl Engine {
         }
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         let current = member::Entity::find_by_id((ctx.tenant.to_string(), user_id.to_string()))
             .one(&tx)
             .await?
@@ -643,7 +643,7 @@ impl Engine {
         require(ctx, Action::ManageMembers)?;
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         let current = member::Entity::find_by_id((ctx.tenant.to_string(), user_id.to_string()))
             .one(&tx)
             .await?

@@ -21,9 +21,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -398,7 +396,7 @@ impl Engine {
     ) -> Result<PublicLinkView, LinkError> {
         require(ctx, Action::DesignApps)?;
         let _w = self.db().write_lock().await;
-        let tx = self.db().conn().begin().await?;
+        let tx = self.db().begin().await?;
         let form = load_form_in(&tx, ctx, form_id).await?;
         let checked = check(self.field_types(), &form, input, ctx.now)?;
         let count = public_link::Entity::find()
@@ -458,7 +456,7 @@ impl Engine {
         require(ctx, Action::DesignApps)?;
         let row = self.link_row(ctx, id).await?;
         let _w = self.db().write_lock().await;
-        let tx = self.db().conn().begin().await?;
+        let tx = self.db().begin().await?;
         let form = load_form_in(&tx, ctx, parse_id(&row.form_id)?).await?;
         let checked = check(self.field_types(), &form, input, ctx.now)?;
         let mut active: public_link::ActiveModel = row.into();
@@ -491,7 +489,7 @@ impl Engine {
         require(ctx, Action::DesignApps)?;
         let row = self.link_row(ctx, id).await?;
         let _w = self.db().write_lock().await;
-        let tx = self.db().conn().begin().await?;
+        let tx = self.db().begin().await?;
         public_link::Entity::delete_by_id(row.id.clone())
             .exec(&tx)
             .await?;

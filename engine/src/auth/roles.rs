@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    QueryFilter, QueryOrder,
 };
 use serde::{Deserialize, Serialize};
 
@@ -144,7 +144,7 @@ impl Engine {
         let name = input.name.as_deref().unwrap_or_default().trim().to_owned();
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         if name_taken(&tx, ctx.tenant, &name, None).await? {
             return Err(AuthError::Conflict(format!("role `{name}` already exists")));
         }
@@ -172,7 +172,7 @@ impl Engine {
         check(&input, false)?;
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         let current = role::Entity::find()
             .filter(role::Column::TenantId.eq(ctx.tenant.to_string()))
             .filter(role::Column::Id.eq(id.to_string()))
@@ -204,7 +204,7 @@ impl Engine {
         require(ctx, Action::ManageMembers)?;
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         let current = role::Entity::find()
             .filter(role::Column::TenantId.eq(ctx.tenant.to_string()))
             .filter(role::Column::Id.eq(id.to_string()))

@@ -1,10 +1,7 @@
 //! Creating tenants with their first owner (first start, `admin create`).
 
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use super::{AuthError, TenantView};
 use crate::Engine;
@@ -88,7 +85,7 @@ impl Engine {
             .map_err(|e| AuthError::Store(crate::store::StoreError::Corrupt(e.to_string())))??;
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         let now = Utc::now();
         let tenant_id = TenantId::new();
         // The tenant row is written first: on SQLite that makes this a write

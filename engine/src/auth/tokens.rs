@@ -6,9 +6,7 @@
 //! may carry an expiry and is revoked by `DELETE`.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
 
 use super::AuthError;
@@ -169,7 +167,7 @@ impl Engine {
         }
         let secret = new_token();
         let _w = self.db().write_lock().await;
-        let tx = self.db().conn().begin().await?;
+        let tx = self.db().begin().await?;
         let row = token::ActiveModel {
             id: Set(TokenId::new().to_string()),
             tenant_id: Set(ctx.tenant.to_string()),
@@ -217,7 +215,7 @@ impl Engine {
             return Err(not_found(id));
         }
         let _w = self.db().write_lock().await;
-        let tx = conn.begin().await?;
+        let tx = self.db().begin().await?;
         token::Entity::update_many()
             .col_expr(token::Column::RevokedAt, sea_query::Expr::val(ctx.now))
             .filter(token::Column::TenantId.eq(ctx.tenant.to_string()))

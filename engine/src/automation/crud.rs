@@ -6,7 +6,6 @@ use std::sync::LazyLock;
 use jsonschema::Validator;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
 };
 use serde_json::{Map, Value};
 
@@ -247,7 +246,7 @@ impl Engine {
         };
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         rule::Entity::insert(rule::ActiveModel::from(row.clone()))
             .exec_without_returning(&tx)
             .await?;
@@ -299,7 +298,7 @@ impl Engine {
         let version = row.version + 1;
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         let prefix = firing_prefix(&row.id);
         if !checked.enabled {
             cancel_pending(&tx, ctx.tenant, &prefix).await?;
@@ -349,7 +348,7 @@ impl Engine {
         let row = self.rule_row(ctx, id).await?;
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         cancel_pending(&tx, ctx.tenant, &firing_prefix(&row.id)).await?;
         rule_version::Entity::delete_many()
             .filter(rule_version::Column::TenantId.eq(ctx.tenant.to_string()))

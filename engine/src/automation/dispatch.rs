@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use sea_query::Expr;
 use serde_json::{Map, Value, json};
 
@@ -133,7 +133,7 @@ impl Engine {
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         // Written first: on SQLite this makes it a write transaction from the
         // start (another process committing meanwhile cannot fail its upgrade).
         record_history::Entity::update_many()

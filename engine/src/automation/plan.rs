@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Days, NaiveDate, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -224,7 +224,7 @@ impl Engine {
         let count = jobs.len();
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         // Claim the span first (a write, so on SQLite the transaction writes
         // from its start): only while the rule is on, at the version planned
         // for, and not already planned this far by another planner.
@@ -385,7 +385,7 @@ impl Engine {
         let batch = uuid::Uuid::now_v7().simple().to_string();
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         for rid in &ids {
             let payload = FiringPayload {
                 rule_id: row.id.clone(),

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use jsonschema::Validator;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use sea_query::Expr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -301,7 +301,7 @@ impl Engine {
         };
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         dashboard::Entity::insert(dashboard::ActiveModel::from(row.clone()))
             .exec_without_returning(&tx)
             .await?;
@@ -373,7 +373,7 @@ impl Engine {
         let def = self.check_dashboard(ctx, app, &raw).await?;
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         dashboard::Entity::update_many()
             .col_expr(dashboard::Column::Def, Expr::val(raw.clone()))
             .col_expr(dashboard::Column::Name, Expr::val(def.name.clone()))
@@ -410,7 +410,7 @@ impl Engine {
         let row = self.dashboard_row(ctx, id).await?;
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         dashboard::Entity::delete_by_id(row.id.clone()).exec(&tx).await?;
         crate::audit::record(
             &tx,

@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use sea_query::Expr;
 use serde_json::{Value, json};
 
@@ -114,7 +114,7 @@ impl Engine {
         {
             let db = self.db();
             let _w = db.write_lock().await;
-            let tx = db.conn().begin().await?;
+            let tx = db.begin().await?;
             import::Entity::insert(row).exec_without_returning(&tx).await?;
             import_file::Entity::insert(file)
                 .exec_without_returning(&tx)
@@ -234,7 +234,7 @@ impl Engine {
         let db = self.db();
         {
             let _w = db.write_lock().await;
-            let tx = db.conn().begin().await?;
+            let tx = db.begin().await?;
             // Claim the import: a second run (from any server) finds it busy.
             let claimed = import::Entity::update_many()
                 .col_expr(import::Column::Status, Expr::val(status::QUEUED))

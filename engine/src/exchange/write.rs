@@ -5,7 +5,7 @@
 //! no record.
 
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 use sea_query::Expr;
 use serde_json::{Map, Value, json};
 
@@ -61,7 +61,7 @@ impl Engine {
             Some(j) => OpenTx::Job(j.begin().await?),
             None => {
                 let guard = self.db().write_lock().await;
-                let tx = self.db().conn().begin().await?;
+                let tx = self.db().begin().await?;
                 OpenTx::Own(guard, tx)
             }
         })

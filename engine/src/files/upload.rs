@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, Func};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
@@ -160,7 +160,7 @@ impl Upload {
         }
         let db = engine.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         // Serialises concurrent uploads of one tenant on PostgreSQL, so two
         // cannot both fit under the quota's last bytes.
         tenant::Entity::find_by_id(tenant.clone())

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
 use sea_query::Expr;
 use serde_json::Value;
 
@@ -53,7 +53,7 @@ pub async fn complete_many(db: &Db, done: Vec<Finished>) -> Result<Vec<JobId>, J
         return Ok(lost);
     }
     let _w = db.write_lock().await;
-    let tx = db.conn().begin().await?;
+    let tx = db.begin().await?;
     db.relax_commit(&tx).await?;
     for chunk in done.chunks(CHUNK) {
         let mut completed: HashSet<String> = HashSet::with_capacity(chunk.len());

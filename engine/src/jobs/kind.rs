@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sea_orm::{DatabaseTransaction, EntityTrait, TransactionTrait};
+use sea_orm::{DatabaseTransaction, EntityTrait};
 use serde_json::Value;
 
 use super::{JobError, LeasedJob, RunOutcome, complete_in, fail_final_in};
@@ -156,7 +156,7 @@ impl JobCtx {
     /// `conflict` ([`JobError::LeaseLost`]); `internal`.
     pub async fn begin(&self) -> Result<JobTx<'_>, JobError> {
         let guard = self.db.write_lock().await;
-        let tx = self.db.conn().begin().await?;
+        let tx = self.db.begin().await?;
         let touched = super::lease::held(crate::store::entity::job::Entity::update_many(), &self.job)
             .col_expr(
                 crate::store::entity::job::Column::UpdatedAt,

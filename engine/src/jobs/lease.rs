@@ -9,7 +9,6 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{LockBehavior, LockType, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
 };
 use sea_query::{Expr, ExprTrait};
 use serde::Serialize;
@@ -103,7 +102,7 @@ pub async fn lease(
             claim(db.conn(), Backend::Sqlite, leasable(now), u64::from(batch), mark).await?
         }
         Backend::Postgres => {
-            let tx = db.conn().begin().await?;
+            let tx = db.begin().await?;
             db.relax_commit(&tx).await?;
             let rows = claim(&tx, Backend::Postgres, leasable(now), u64::from(batch), mark).await?;
             tx.commit().await?;
@@ -130,7 +129,7 @@ pub async fn complete(
     now: DateTime<Utc>,
 ) -> Result<(), JobError> {
     let _w = db.write_lock().await;
-    let tx = db.conn().begin().await?;
+    let tx = db.begin().await?;
     complete_in(&tx, job, outcome, detail, now).await?;
     tx.commit().await?;
     Ok(())
@@ -231,7 +230,7 @@ pub async fn fail(
             .col_expr(job::Column::RunAt, Expr::value(at)),
     };
     let _w = db.write_lock().await;
-    let tx = db.conn().begin().await?;
+    let tx = db.begin().await?;
     if update.exec(&tx).await?.rows_affected != 1 {
         return Err(JobError::LeaseLost(job.id));
     }
@@ -261,7 +260,7 @@ pub async fn skip_missed(
     let mut total = 0;
     loop {
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         let missed = Condition::all()
             .add(job::Column::Status.eq(JobStatus::Pending.as_str()))
             .add(job::Column::RunAt.lt(cutoff))

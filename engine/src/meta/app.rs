@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
@@ -124,7 +123,7 @@ impl Engine {
         require(ctx, Action::DesignApps)?;
         check_name(&input.name)?;
         let _w = self.db().write_lock().await;
-        let tx = self.db().conn().begin().await?;
+        let tx = self.db().begin().await?;
         let row = app::ActiveModel {
             id: Set(id.to_string()),
             tenant_id: Set(ctx.tenant.to_string()),
@@ -176,7 +175,7 @@ impl Engine {
         }
         active.updated_at = Set(ctx.now);
         let _w = self.db().write_lock().await;
-        let tx = self.db().conn().begin().await?;
+        let tx = self.db().begin().await?;
         let row = active.update(&tx).await?;
         crate::audit::record(
             &tx,
@@ -202,7 +201,7 @@ impl Engine {
         active.deleted_at = Set(Some(ctx.now));
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         active.update(&tx).await?;
         // Its forms go with it (their records stay stored, unreachable).
         let forms: Vec<String> = form::Entity::find()

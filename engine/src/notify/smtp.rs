@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
 use super::{NotifyError, SmtpTls};
@@ -154,7 +154,7 @@ impl Engine {
         check(&input)?;
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         let old = smtp_setting::Entity::find()
             .filter(smtp_setting::Column::TenantId.eq(ctx.tenant.to_string()))
             .one(&tx)

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -478,7 +478,7 @@ impl Engine {
         let db = self.db();
         let c = check(db.conn(), ctx.tenant, input, self.config().webhook_private).await?;
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         let old = load(&tx, ctx.tenant, id).await?;
         let new_secret = c.secret.is_some();
         let changes = webhook::ActiveModel {
@@ -519,7 +519,7 @@ impl Engine {
         require(ctx, Action::DesignApps)?;
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         let res = webhook::Entity::delete_many()
             .filter(webhook::Column::TenantId.eq(ctx.tenant.to_string()))
             .filter(webhook::Column::Id.eq(id.to_string()))

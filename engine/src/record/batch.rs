@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 
-use sea_orm::TransactionTrait;
 use serde_json::{Map, Value};
 
 use super::prepare::WriteKind;
@@ -79,7 +78,7 @@ impl Engine {
         let visible = access.visible_def(&form.def);
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         let mut out = Vec::with_capacity(rows.len());
         for (row, data) in rows {
             match self.update_prepared(&tx, ctx, &form, &row, data).await? {
@@ -126,7 +125,7 @@ impl Engine {
         }
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         for row in &rows {
             self.set_deleted_in(&tx, ctx, form_id, row, true).await?;
         }

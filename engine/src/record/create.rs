@@ -1,6 +1,6 @@
 //! `create_record` (with `Idempotency-Key`) and `batch_create_records`.
 
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
@@ -77,7 +77,7 @@ impl Engine {
         }
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         let row = self.insert_prepared(&tx, ctx, &form, data).await?;
         if let Some(flow) = &flow {
             self.start_flow_in(&tx, ctx, &form, &row, flow).await?;
@@ -231,7 +231,7 @@ impl Engine {
         }
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         let items = prepared.into_iter().map(|data| (ctx, data)).collect();
         let rows = self.insert_prepared_many(&tx, &form, items).await?;
         for (row, flow) in rows.iter().zip(flows) {

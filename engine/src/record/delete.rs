@@ -1,6 +1,6 @@
 //! `delete_record` (to the recycle bin), `restore_record`, `purge_record`.
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use sea_query::Expr;
 use serde_json::json;
 
@@ -80,7 +80,7 @@ impl Engine {
     ) -> Result<(), RecordError> {
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         self.set_deleted_in(&tx, ctx, form_id, row, deleted).await?;
         tx.commit().await?;
         Ok(())
@@ -133,7 +133,7 @@ impl Engine {
         let tenant = ctx.tenant.to_string();
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         record_tag::Entity::delete_many()
             .filter(record_tag::Column::TenantId.eq(tenant.clone()))
             .filter(record_tag::Column::RecordId.eq(row.id.clone()))

@@ -11,7 +11,6 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use sea_orm::TransactionTrait;
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
@@ -131,7 +130,7 @@ impl Engine {
                 .or_default()
                 .push(i);
         }
-        let tx = self.db().conn().begin().await?;
+        let tx = self.db().begin().await?;
         let mut rows: Vec<Option<record::Model>> = vec![None; group.len()];
         for members in by_form.into_values() {
             let Some(form) = members
@@ -164,7 +163,7 @@ impl Engine {
         form: &LoadedForm,
         data: Map<String, Value>,
     ) -> Result<record::Model, RecordError> {
-        let tx = self.db().conn().begin().await?;
+        let tx = self.db().begin().await?;
         let row = self.insert_prepared(&tx, ctx, form, data).await?;
         tx.commit().await?;
         Ok(row)

@@ -1,6 +1,6 @@
 //! Attaching and detaching tags on records.
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use super::{RecordError, RecordView};
@@ -60,7 +60,7 @@ impl Engine {
         if existing.is_some() != attach {
             let db = self.db();
             let _w = db.write_lock().await;
-            let tx = db.conn().begin().await?;
+            let tx = db.begin().await?;
             self.set_tag_in(&tx, ctx, form_id, &row, &tag, attach).await?;
             tx.commit().await?;
         }

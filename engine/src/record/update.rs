@@ -1,6 +1,6 @@
 //! `update_record`: PATCH with optimistic locking.
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use sea_query::Expr;
 use serde_json::{Map, Value, json};
 
@@ -59,7 +59,7 @@ impl Engine {
         }
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         let Some((updated, tags)) = self.update_prepared(&tx, ctx, &form, &row, data).await? else {
             drop(tx);
             let tags = self

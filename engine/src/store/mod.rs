@@ -142,6 +142,25 @@ impl Db {
         &self.conn
     }
 
+    /// Starts a transaction. On SQLite it is `BEGIN IMMEDIATE`: it takes
+    /// the write lock at once, so a transaction that reads and then writes
+    /// cannot fail with "database is locked" because another connection
+    /// committed in between (a deferred transaction can only give up then;
+    /// an immediate one waits its turn under the busy timeout). Every
+    /// transaction of the engine starts here.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn begin(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+        use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+        self.conn
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+    }
+
     /// The dialect.
     #[must_use]
     pub fn backend(&self) -> Backend {

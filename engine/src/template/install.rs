@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, TransactionTrait};
+use sea_orm::ActiveModelTrait;
 use serde_json::{Map, Value, json};
 
 use super::keys::{self, DASHBOARD, FORM, NEW_TAG, RULE, TAG, VIEW, WORKFLOW};
@@ -324,7 +324,7 @@ impl Engine {
         // Written last: an app with this row is a finished install.
         let (key, version) = pkg.key_version();
         let _w = self.db().write_lock().await;
-        let tx = self.db().conn().begin().await?;
+        let tx = self.db().begin().await?;
         let detail = json!({"template": key, "version": version, "hash": pkg.hash()});
         app_package::ActiveModel::from(app_package::Model {
             app_id: app.to_string(),

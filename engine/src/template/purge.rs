@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::TemplateError;
 use super::keys::{NEW_TAG, TAG};
@@ -33,7 +33,7 @@ impl Engine {
         let app_id = id.to_string();
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         let forms = form::Entity::find()
             .filter(form::Column::TenantId.eq(&tenant))
             .filter(form::Column::AppId.eq(&app_id))

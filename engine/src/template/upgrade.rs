@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -463,7 +463,7 @@ impl Engine {
         active.snapshot = Set(Value::Object(snapshot.into_iter().collect()));
         active.updated_at = Set(ctx.now);
         let _w = self.db().write_lock().await;
-        let tx = self.db().conn().begin().await?;
+        let tx = self.db().begin().await?;
         active.update(&tx).await?;
         let detail = json!({"template": plan.template, "from": plan.from_version, "to": plan.to_version,
                             "conflicts": plan.conflicts.len()});

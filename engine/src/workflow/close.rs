@@ -2,7 +2,7 @@
 //! instance by an owner or admin (简道云's 结束流程实例). Callers: the v5
 //! API's workflow endpoints.
 
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
 use serde_json::Value;
 
 use super::run::clean_comment;
@@ -94,7 +94,7 @@ impl Engine {
         let db = self.db();
         {
             let _w = db.write_lock().await;
-            let tx = db.conn().begin().await?;
+            let tx = db.begin().await?;
             self.flush(&tx, ctx, &inst, step, row.version, false).await?;
             tx.commit().await?;
         }

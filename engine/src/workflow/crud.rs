@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use jsonschema::Validator;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use sea_query::Expr;
 use serde_json::Value;
 
@@ -90,7 +90,7 @@ impl Engine {
         };
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         if active {
             deactivate_others(&tx, ctx, form_id, &row.id).await?;
         }
@@ -170,7 +170,7 @@ impl Engine {
         let version = row.version + 1;
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         let moved = workflow::Entity::update_many()
             .col_expr(workflow::Column::Version, Expr::val(version))
             .col_expr(workflow::Column::Def, Expr::val(raw.clone()))

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use sea_query::Expr;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -562,7 +562,7 @@ impl Engine {
         let db = self.db();
         {
             let _w = db.write_lock().await;
-            let tx = db.conn().begin().await?;
+            let tx = db.begin().await?;
             self.flush_action(&tx, ctx, &inst, step, write, row.version)
                 .await?;
             tx.commit().await?;

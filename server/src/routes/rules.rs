@@ -231,7 +231,7 @@ pub fn components(m: &mut Map<String, Value>) {
                 "attempt": {"type": "integer"}, "started_at": time, "finished_at": time,
                 "duration_ms": {"type": "integer"}, "outcome": {"enum": ["succeeded", "failed", "skipped"]},
                 "detail": {"type": "object"}, "error": {"type": "string"}}}},
-            "next_cursor": {"type": "string"}}}),
+            "next_cursor": {"type": ["string", "null"]}}}),
     );
     m.insert(
         "TestRunInput".to_owned(),

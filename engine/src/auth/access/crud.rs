@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use jsonschema::Validator;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use sea_query::Expr;
 use serde::Serialize;
 use serde_json::Value;
@@ -115,7 +115,7 @@ impl Engine {
     ) -> Result<(), AccessError> {
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await.map_err(crate::auth::AuthError::from)?;
+        let tx = db.begin().await.map_err(crate::auth::AuthError::from)?;
         let action = if value.is_some() {
             "permissions.updated"
         } else {

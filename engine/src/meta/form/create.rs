@@ -1,6 +1,6 @@
 //! `create_form`.
 
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde_json::Value;
 
 use super::{FormView, LoadedForm, wanted_indexes};
@@ -31,7 +31,7 @@ impl Engine {
             serde_json::to_value(&def).map_err(|e| MetaError::Store(StoreError::Corrupt(e.to_string())))?;
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         let row = form::ActiveModel {
             id: Set(id.to_string()),
             tenant_id: Set(ctx.tenant.to_string()),

@@ -1,8 +1,6 @@
 //! `list_forms`, `get_form`, `form_schema`, `form_versions`, `delete_form`.
 
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::Value;
 
 use super::{FormVersionView, FormView, LoadedForm};
@@ -94,7 +92,7 @@ impl Engine {
         let mut active: form::ActiveModel = form.row.clone().into();
         active.deleted_at = Set(Some(ctx.now));
         let _w = self.db().write_lock().await;
-        let tx = self.db().conn().begin().await?;
+        let tx = self.db().begin().await?;
         active.update(&tx).await?;
         crate::audit::record(
             &tx,

@@ -1,9 +1,6 @@
 //! `update_form`: save a new version.
 
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -63,7 +60,7 @@ impl Engine {
         self.check_relations(ctx, &new_def).await?;
         let db = self.db();
         let _w = db.write_lock().await;
-        let tx = db.conn().begin().await?;
+        let tx = db.begin().await?;
         // Re-read inside the transaction: the version we bump is the latest.
         let current = super::load_form_in(&tx, ctx, id).await?;
         merge_removed(&current.def, &mut new_def);
