@@ -54,6 +54,8 @@ struct Inner {
     triggers: TriggerKinds,
     actions: ActionKinds,
     cfg: EngineConfig,
+    /// The minute (Unix time / 60) of the last sweep of unheld files.
+    files_swept: std::sync::atomic::AtomicI64,
 }
 
 /// Failure to start the engine.
@@ -96,6 +98,7 @@ impl Engine {
                 triggers: automation::trigger::builtin()?,
                 actions: automation::action::builtin()?,
                 cfg,
+                files_swept: std::sync::atomic::AtomicI64::new(i64::MIN),
             }),
         })
     }

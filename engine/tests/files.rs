@@ -332,7 +332,46 @@ async fn subforms_hold_no_files(t: &TestDb) {
     assert_eq!(err.details()[0].field, "/fields/0/fields/0/type");
 }
 
+/// A public link never shows a file field: its visitors upload nothing.
+async fn public_links_show_no_file_fields(t: &TestDb) {
+    use engine::auth::public_link::PublicLinkInput;
+    let owner = t.tenant("links").await;
+    let form = form(t, &owner).await;
+    let err = t
+        .engine
+        .create_public_link(
+            &owner,
+            form,
+            PublicLinkInput {
+                fields: Some(vec!["title".into(), "photos".into()]),
+                ..PublicLinkInput::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ValidationFailed);
+    assert!(
+        format!("{:?}", err.details()).contains("uploaded files"),
+        "{:?}",
+        err.details()
+    );
+    let link = t
+        .engine
+        .create_public_link(&owner, form, PublicLinkInput::default())
+        .await
+        .expect("default link");
+    let open = t
+        .engine
+        .open_public_link(&link.token, owner.now)
+        .await
+        .expect("the link is open");
+    let shown = t.engine.public_form(&open);
+    let keys: Vec<&str> = shown.fields.iter().map(|f| f.key.as_str()).collect();
+    assert_eq!(keys, ["title"]);
+}
+
 both_backends!(files_claims_and_access, claims_and_access);
+both_backends!(files_public_links, public_links_show_no_file_fields);
 both_backends!(files_removal_after_retention, removal_after_retention);
 both_backends!(files_not_in_subforms, subforms_hold_no_files);
 

@@ -204,3 +204,95 @@ e2e!(files, limits(), |srv: Server| async move {
     let tmp = srv.data_dir().join("files").join(".tmp");
     assert_eq!(std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0), 0);
 });
+
+fn clock() -> Opts {
+    Opts {
+        env: vec![("FORMWORK_ALLOW_CLOCK_OVERRIDE".to_owned(), "true".to_owned())],
+    }
+}
+
+// The scheduler removes what no record holds: an upload nobody claimed
+// after a day, a file removed from its record after the retention period.
+e2e!(
+    files_removed_by_the_scheduler,
+    clock(),
+    |srv: Server| async move {
+        let owner = srv.demo().await;
+        let app = srv.create_app(&owner, "Service").await;
+        let form = srv
+        .create_form(
+            &owner,
+            &app,
+            json!({"name": "Tickets", "fields": [{"key": "files", "label": "Files", "type": "attachment"}]}),
+        )
+        .await;
+        let stray = srv
+            .upload(&owner, "stray.txt", "text/plain", b"nobody wants me".to_vec())
+            .await;
+        let kept = srv
+            .upload(&owner, "kept.txt", "text/plain", b"a record holds me".to_vec())
+            .await;
+        let dropped = srv
+            .upload(&owner, "dropped.txt", "text/plain", b"removed later".to_vec())
+            .await;
+        let id = |r: &crate::harness::Resp| r.body["id"].as_str().unwrap().to_owned();
+        let (stray, kept, dropped) = (id(&stray), id(&kept), id(&dropped));
+        let rec = srv
+            .create_record(&owner, &form, json!({"files": [kept, dropped]}))
+            .await;
+        assert_eq!(rec.status, 201, "{}", rec.text);
+        let rec_id = rec.body["id"].as_str().unwrap();
+        let r = srv
+            .send(
+                Method::PATCH,
+                &format!("/api/v1/forms/{form}/records/{rec_id}"),
+                Some(&owner),
+                Some(json!({"data": {"files": [kept]}})),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let blobs = || {
+            let dir = srv.data_dir().join("files");
+            let mut n = 0;
+            for tenant in std::fs::read_dir(&dir).unwrap().flatten() {
+                if tenant.file_name() == ".tmp" {
+                    continue;
+                }
+                for shard in std::fs::read_dir(tenant.path()).unwrap().flatten() {
+                    n += std::fs::read_dir(shard.path()).unwrap().count();
+                }
+            }
+            n
+        };
+        assert_eq!(blobs(), 3);
+        let tick = |days: i64| {
+            let at = (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339();
+            let srv = &srv;
+            let owner = owner.clone();
+            async move {
+                let r = srv
+                    .post("/api/v1/admin/scheduler/run", &owner, json!({ "at": at }))
+                    .await;
+                assert_eq!(r.status, 200, "{}", r.text);
+                r.body["files_removed"].as_u64().unwrap()
+            }
+        };
+        assert_eq!(tick(2).await, 1, "the unclaimed upload goes after a day");
+        assert_eq!(blobs(), 2);
+        srv.get(&format!("/api/v1/files/{stray}"), &owner)
+            .await
+            .assert_error(404, "not_found");
+        assert_eq!(
+            tick(31).await,
+            1,
+            "the dropped file goes after the retention period"
+        );
+        assert_eq!(blobs(), 1);
+        assert_eq!(
+            srv.get(&format!("/api/v1/files/{kept}"), &owner).await.status,
+            200
+        );
+        assert_eq!(content(&srv, &owner, &kept).await.2, b"a record holds me");
+    }
+);

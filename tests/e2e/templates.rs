@@ -179,6 +179,14 @@ e2e!(templates_install_export_import, |srv: Server| async move {
     srv.post("/api/v1/templates/nope/install", &a, json!({}))
         .await
         .assert_error(404, "not_found");
+    // A name the app could not take is refused before anything is queued.
+    for name in ["   ".to_owned(), "x".repeat(201)] {
+        let r = srv
+            .post("/api/v1/templates/crm/install", &a, json!({ "name": name }))
+            .await;
+        r.assert_error(422, "validation_failed");
+        assert_eq!(r.detail_fields(), vec!["name"]);
+    }
     let member = srv
         .post(
             "/api/v1/members",

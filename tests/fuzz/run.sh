@@ -33,7 +33,17 @@ DATABASE_URL="sqlite://$work/fuzz.db?mode=rwc" FORMWORK_BIND="127.0.0.1:$port" \
   FORMWORK_LOGIN_RATE_PER_MINUTE=100000 FORMWORK_V5_RATE_LIMIT=0 FORMWORK_LOG=warn \
   "$bin" serve >"$work/server.log" 2>&1 &
 server=$!
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
+# The fuzzed server may still be working through queued jobs (template
+# installs the fuzzer asked for): ask it to stop, then make it.
+stop_server() {
+  kill "$server" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do
+    kill -0 "$server" 2>/dev/null || return 0
+    sleep 0.2
+  done
+  kill -9 "$server" 2>/dev/null || true
+}
+trap stop_server EXIT
 for _ in $(seq 1 100); do
   curl -fsS "$base/readyz" >/dev/null 2>&1 && break
   kill -0 "$server" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }

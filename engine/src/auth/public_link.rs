@@ -13,7 +13,8 @@
 //!
 //! A visitor fills only fields a stranger may be shown: not computed ones
 //! (formula, serial), not member or relation pickers (their choices would
-//! list the tenant's people and records), not fields marked hidden.
+//! list the tenant's people and records), not files (a visitor uploads
+//! none), not fields marked hidden.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -229,6 +230,9 @@ fn unfillable(types: &FieldTypes, field: &FieldDef) -> Option<&'static str> {
     }
     if kind.reference(field).is_some() {
         return Some("picks members or records of the tenant, which a public link does not show");
+    }
+    if kind.file_rule().is_some() {
+        return Some("holds uploaded files, and a public link uploads none");
     }
     field
         .sub_fields()

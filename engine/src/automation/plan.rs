@@ -290,11 +290,13 @@ impl Engine {
                 break;
             }
         }
-        // Removing unheld files is housekeeping: a failure is logged and
-        // retried next tick rather than failing the tick.
-        match self.collect_files(now).await {
-            Ok(n) => report.files_removed = n,
-            Err(e) => tracing::warn!(error = %e, "removing unheld files failed"),
+        // Removing unheld files is housekeeping, once a minute: a failure is logged and
+        // retried a minute later rather than failing the tick.
+        if self.files_sweep_due(now) {
+            match self.collect_files(now).await {
+                Ok(n) => report.files_removed = n,
+                Err(e) => tracing::warn!(error = %e, "removing unheld files failed"),
+            }
         }
         Ok(report)
     }

@@ -14,6 +14,20 @@ const BATCH: u64 = 200;
 pub const UNCLAIMED_HOURS: i64 = 24;
 
 impl Engine {
+    /// Whether the scheduler tick at `now` should sweep unheld files: once
+    /// per clock minute, so the scan does not run every second.
+    pub(crate) fn files_sweep_due(&self, now: DateTime<Utc>) -> bool {
+        use std::sync::atomic::Ordering;
+        let minute = now.timestamp().div_euclid(60);
+        let last = self.inner.files_swept.load(Ordering::Relaxed);
+        minute != last
+            && self
+                .inner
+                .files_swept
+                .compare_exchange(last, minute, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
     /// Removes up to a batch of files due for removal at `now`: the row
     /// first (conditionally, so a record claiming the file meanwhile wins),
     /// then the bytes. Returns how many were removed.

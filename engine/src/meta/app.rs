@@ -64,7 +64,8 @@ impl TryFrom<app::Model> for AppView {
     }
 }
 
-fn check_name(name: &str) -> Result<(), MetaError> {
+/// An app name: 1 to 200 characters, not blank.
+pub(crate) fn check_name(name: &str) -> Result<(), MetaError> {
     let n = name.trim().chars().count();
     if n == 0 || n > 200 {
         return Err(MetaError::Invalid(vec![FieldError::new(

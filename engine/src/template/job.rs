@@ -124,6 +124,12 @@ impl Engine {
     ) -> Result<JobId, super::TemplateError> {
         crate::auth::policy::require(ctx, crate::auth::policy::Action::DesignApps)?;
         builtin(template)?.parts()?;
+        // Refused now, not when the queued install runs into it.
+        if let Some(n) = &name
+            && let Err(crate::meta::MetaError::Invalid(errs)) = crate::meta::app::check_name(n)
+        {
+            return Err(super::TemplateError::Invalid(errs));
+        }
         let payload = Payload {
             template: template.to_owned(),
             name,

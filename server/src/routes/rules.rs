@@ -268,7 +268,7 @@ pub fn components(m: &mut Map<String, Value>) {
     m.insert(
         "SchedulerReport".to_owned(),
         json!({"type": "object", "properties": {
-            "at": time, "dispatched": n, "planned": n, "ran": n, "rounds": n}}),
+            "at": time, "dispatched": n, "planned": n, "ran": n, "rounds": n, "files_removed": n}}),
     );
 }
 
