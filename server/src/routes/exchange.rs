@@ -226,7 +226,7 @@ async fn import_error_report(
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             CONTENT_DISPOSITION,
-            attachment(&format!("import-{id}-errors.csv")),
+            super::disposition("attachment", &format!("import-{id}-errors.csv")),
         ))
         .body(csv))
 }
@@ -241,7 +241,7 @@ async fn export_records(
         .export_records(&caller, form.into_inner(), body.into_inner())
         .await?;
     let mime = exported.format.mime();
-    let disposition = attachment(&exported.file_name);
+    let disposition = super::disposition("attachment", &exported.file_name);
     Ok(HttpResponse::Ok()
         .content_type(mime)
         .insert_header((CONTENT_DISPOSITION, disposition))
@@ -267,9 +267,4 @@ fn chunks(
             }
         }
     })
-}
-
-/// `attachment; filename="..."` with an ASCII fallback and the UTF-8 name.
-fn attachment(name: &str) -> String {
-    super::disposition("attachment", name)
 }

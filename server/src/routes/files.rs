@@ -165,7 +165,7 @@ async fn get_file_content(
     } else {
         view.mime.clone()
     };
-    let stream = tokio_util_stream(file);
+    let stream = file_chunks(file);
     Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, served))
         .insert_header((CONTENT_LENGTH, view.size))
@@ -178,7 +178,7 @@ async fn get_file_content(
 }
 
 /// The file's bytes as a stream of chunks.
-fn tokio_util_stream(
+fn file_chunks(
     file: tokio::fs::File,
 ) -> impl futures_util::Stream<Item = Result<web::Bytes, std::io::Error>> {
     use tokio::io::AsyncReadExt as _;
