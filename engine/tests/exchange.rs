@@ -302,6 +302,36 @@ async fn update_only_reports_unknown_keys(db: &TestDb) {
 }
 both_backends!(update_only, update_only_reports_unknown_keys);
 
+/// A queued import runs as its member stands when it runs: a member removed
+/// from the tenant after queueing gets a failed import that says why, and
+/// no record is written.
+async fn queued_import_of_a_removed_member_fails(db: &TestDb) {
+    let owner = db.tenant("left").await;
+    let form = customers(db, &owner).await;
+    let admin = db.member(&owner, engine::ctx::Role::Admin).await;
+    let v = upload_csv(db, &admin, form, GOOD).await;
+    let queued = db
+        .engine
+        .run_import(&admin, form, v.id, run(ImportMode::Insert, None, false))
+        .await
+        .expect("run");
+    assert_eq!(queued.status, "queued");
+    db.engine
+        .delete_member(&owner, admin.actor)
+        .await
+        .expect("remove");
+    work(db).await;
+    let done = db.engine.get_import(&owner, form, v.id).await.expect("get");
+    assert_eq!(done.status, "failed", "{done:?}");
+    let shown = serde_json::to_value(&done).expect("json");
+    assert!(
+        shown.to_string().contains("no longer active in the tenant"),
+        "{shown}"
+    );
+    assert!(all_records(db, &owner, form).await.is_empty());
+}
+both_backends!(removed_member_import, queued_import_of_a_removed_member_fails);
+
 async fn settings_are_checked(db: &TestDb) {
     let ctx = db.tenant("acme").await;
     let form = customers(db, &ctx).await;

@@ -614,6 +614,46 @@ async fn queued_install(t: &TestDb) {
 
 both_backends!(queued_install_runs_once, queued_install);
 
+/// A queued install acts with the role its member holds when it runs: an
+/// admin demoted to member after queueing gets `forbidden`, and nothing of
+/// the app is left.
+async fn queued_install_uses_the_current_role(t: &TestDb) {
+    let owner = t.tenant("demoted").await.at(t0());
+    let admin = t.member(&owner, Role::Admin).await;
+    let job = t
+        .engine
+        .queue_template_install(&admin, "crm", None, false)
+        .await
+        .unwrap();
+    t.engine
+        .update_member(
+            &owner,
+            admin.actor,
+            serde_json::from_value(json!({"role": "member"})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let before = rows(t, &owner).await;
+    let worker = job_worker(t);
+    let mut status = tick_status(t, &worker, &owner, job, 1).await;
+    for hour in 1..=6 {
+        if status.status == engine::jobs::JobStatus::Dead {
+            break;
+        }
+        status = tick_status(t, &worker, &owner, job, hour * 3600).await;
+    }
+    assert_eq!(status.status, engine::jobs::JobStatus::Dead, "{status:?}");
+    assert_eq!(
+        status.error.as_ref().unwrap()["code"],
+        json!("forbidden"),
+        "{status:?}"
+    );
+    assert!(status.app_id.is_none());
+    assert_eq!(rows(t, &owner).await, before);
+}
+
+both_backends!(queued_install_current_role, queued_install_uses_the_current_role);
+
 /// Starts the install of `job`'s app and cuts it off once some forms exist,
 /// as a worker that died mid-install would.
 /// A job worker over the engine's job kinds.
@@ -1125,3 +1165,170 @@ async fn records_round_trip(t: &TestDb) {
 }
 
 both_backends!(export_with_records_round_trip, records_round_trip);
+
+/// A package directory: hidden files are skipped, a symbolic link is
+/// refused naming it, and writing a package never leaves its directory.
+#[test]
+fn package_directories_stay_inside_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("pkg");
+    builtin("crm").unwrap().write_dir(&root).unwrap();
+    std::fs::write(root.join(".DS_Store"), [0u8, 1, 2]).unwrap();
+    std::fs::write(root.join("forms/.customers.json.swp"), "not json").unwrap();
+    std::fs::create_dir_all(root.join(".git")).unwrap();
+    std::fs::write(root.join(".git/HEAD"), "ref: x").unwrap();
+    let read = Package::from_dir(&root).unwrap();
+    assert_eq!(read.hash(), builtin("crm").unwrap().hash());
+
+    let outside = dir.path().join("secret.json");
+    std::fs::write(&outside, "{}").unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(&outside, root.join("views/linked.json")).unwrap();
+        let err = Package::from_dir(&root).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::ValidationFailed);
+        assert_eq!(err.details()[0].field, "views/linked.json", "{err}");
+        std::fs::remove_file(root.join("views/linked.json")).unwrap();
+    }
+    let missing = Package::from_dir(&dir.path().join("nope")).unwrap_err();
+    assert_eq!(missing.code(), ErrorCode::ValidationFailed, "{missing}");
+
+    for bad in [
+        "../escaped.json",
+        "/abs.json",
+        "forms/../../x.json",
+        "a\\..\\b.json",
+        "",
+    ] {
+        let mut files = builtin("crm").unwrap().files().clone();
+        files.insert(bad.to_owned(), json!({}));
+        let target = dir.path().join(format!("out-{}", bad.len()));
+        let err = Package::from_files(files).write_dir(&target).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::ValidationFailed, "{bad}");
+        assert_eq!(err.details()[0].field, bad);
+        assert!(!target.exists(), "{bad}: nothing is written");
+    }
+    assert!(!dir.path().join("escaped.json").exists());
+}
+
+/// Records that name a record exported after them (a customer's first
+/// order, where orders come after customers) and multi-member values keep
+/// those values through export and import: the relation points at the
+/// importing tenant's own record, the exporter becomes the importer.
+async fn forward_relations_and_member_lists_round_trip(t: &TestDb) {
+    let ctx = t.tenant("forward").await.at(t0());
+    let colleague = t.member(&ctx, Role::Member).await;
+    let app = t
+        .engine
+        .create_app(
+            &ctx,
+            engine::meta::app::AppInput {
+                name: "Shop".into(),
+                description: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let customers = t
+        .engine
+        .create_form(
+            &ctx,
+            app.id,
+            json!({"name": "Customers", "fields": [{"key": "name", "label": "N", "type": "text"}]}),
+        )
+        .await
+        .unwrap();
+    let orders = t
+        .engine
+        .create_form(
+            &ctx,
+            app.id,
+            json!({"name": "Orders", "fields": [
+                {"key": "item", "label": "Item", "type": "text"},
+                {"key": "customer", "label": "Customer", "type": "relation", "form_id": customers.id.to_string()},
+                {"key": "handlers", "label": "Handlers", "type": "member", "multiple": true}]}),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e} {:?}", e.details()));
+    let mut def = serde_json::to_value(&customers.definition).unwrap();
+    def["fields"].as_array_mut().unwrap().push(
+        json!({"key": "first_order", "label": "First order", "type": "relation", "form_id": orders.id.to_string()}),
+    );
+    t.engine
+        .update_form(&ctx, customers.id, def, UpdateFormOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e} {:?}", e.details()));
+    let create = |form, data: Value| {
+        let engine = t.engine.clone();
+        let ctx = ctx.clone();
+        async move {
+            engine
+                .create_record(
+                    &ctx,
+                    form,
+                    RecordInput {
+                        data: data.as_object().unwrap().clone(),
+                    },
+                    None,
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{e} {:?}", e.details()))
+        }
+    };
+    let ann = create(customers.id, json!({"name": "Ann"})).await;
+    let order = create(
+        orders.id,
+        json!({"item": "tea", "customer": ann.id.to_string(),
+               "handlers": [colleague.actor.to_string(), ctx.actor.to_string()]}),
+    )
+    .await;
+    let mut patch = Map::new();
+    patch.insert("first_order".into(), json!(order.id.to_string()));
+    t.engine
+        .update_record(&ctx, customers.id, ann.id, patch, None)
+        .await
+        .unwrap();
+
+    let out = t.engine.export_app_with(&ctx, app.id, true).await.unwrap();
+    let records = &out.package.files()["sample/records.json"];
+    assert_eq!(records[0]["data"]["first_order"], json!("orders-1"), "{records}");
+    assert_eq!(records[1]["data"]["handlers"], json!(["@owner"]), "{records}");
+    let warned: Vec<&str> = out.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert!(
+        warned.iter().any(|m| m.starts_with("1 member values")),
+        "{warned:?}"
+    );
+    assert!(!warned.iter().any(|m| m.contains("later record")), "{warned:?}");
+
+    let other = t.tenant("forward-copy").await.at(t0());
+    let b = t
+        .engine
+        .import_package(
+            &other,
+            &out.to_bundle(),
+            &InstallOptions {
+                sample_data: true,
+                ..no_sample()
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e} {:?}", e.details()));
+    let b_ann = t
+        .engine
+        .get_record(&other, b.form("customers"), b.ids["customers-1"])
+        .await
+        .unwrap();
+    assert_eq!(b_ann.data["first_order"], json!(b.id("orders-1")));
+    let b_order = t
+        .engine
+        .get_record(&other, b.form("orders"), b.ids["orders-1"])
+        .await
+        .unwrap();
+    assert_eq!(b_order.data["customer"], json!(b.id("customers-1")));
+    assert_eq!(b_order.data["handlers"], json!([other.actor.to_string()]));
+}
+
+both_backends!(
+    forward_relations_round_trip,
+    forward_relations_and_member_lists_round_trip
+);

@@ -686,3 +686,51 @@ impl Engine {
         Ok(())
     }
 }
+
+/// How much a role may do, for comparing two: owner above admin above member.
+const fn rank(role: Role) -> u8 {
+    match role {
+        Role::Owner => 2,
+        Role::Admin => 1,
+        Role::Member => 0,
+    }
+}
+
+impl Engine {
+    /// The context queued work (an import, a template install) runs in: the
+    /// member's role now, never above the role the work was queued with. A
+    /// member demoted since the work was queued acts with the lower role; a
+    /// caller whose token was scoped below its role keeps that limit.
+    ///
+    /// # Errors
+    /// `forbidden` when the member has left the tenant, was deactivated, or
+    /// has not accepted an invite.
+    pub(crate) async fn queued_ctx(
+        &self,
+        tenant: TenantId,
+        actor: UserId,
+        queued: Role,
+        now: DateTime<Utc>,
+    ) -> Result<Ctx, AuthError> {
+        let conn = self.db().conn();
+        let m = member::Entity::find_by_id((tenant.to_string(), actor.to_string()))
+            .one(conn)
+            .await?
+            .filter(|m| m.status == MemberStatus::Active.as_str())
+            .ok_or(AuthError::NoLongerMember)?;
+        let live = user::Entity::find_by_id(actor.to_string())
+            .one(conn)
+            .await?
+            .is_some_and(|u| u.deactivated_at.is_none());
+        if !live {
+            return Err(AuthError::NoLongerMember);
+        }
+        let now_role = Role::parse(&m.role).unwrap_or(Role::Member);
+        let role = if rank(now_role) < rank(queued) {
+            now_role
+        } else {
+            queued
+        };
+        Ok(Ctx::new(tenant, actor, role).at(now))
+    }
+}

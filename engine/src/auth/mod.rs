@@ -64,6 +64,10 @@ pub enum AuthError {
     /// The input sets fields the caller may not change (details name them).
     #[error("you may not change {} field(s) of this form", .0.len())]
     FieldsForbidden(Vec<FieldError>),
+    /// Queued work whose member has since left the tenant, been
+    /// deactivated, or lost the user account.
+    #[error("the member who queued this work is no longer active in the tenant")]
+    NoLongerMember,
     /// The change would leave the tenant without an active owner.
     #[error("the tenant must keep at least one active owner; make another member owner first")]
     LastOwner,
@@ -121,9 +125,10 @@ impl HasCode for AuthError {
         match self {
             Self::InvalidCredentials | Self::InvalidToken => ErrorCode::Unauthorized,
             Self::LockedOut { .. } => ErrorCode::TooManyRequests,
-            Self::Forbidden { .. } | Self::FormForbidden { .. } | Self::FieldsForbidden(_) => {
-                ErrorCode::Forbidden
-            }
+            Self::Forbidden { .. }
+            | Self::FormForbidden { .. }
+            | Self::FieldsForbidden(_)
+            | Self::NoLongerMember => ErrorCode::Forbidden,
             Self::TenantExists(_) | Self::Conflict(_) => ErrorCode::Conflict,
             Self::InsufficientScope { .. } => ErrorCode::InsufficientScope,
             Self::LastOwner => ErrorCode::LastOwner,

@@ -10,6 +10,7 @@ use super::RunImportInput;
 use super::mapping::ColumnMapping;
 use super::plan::ImportMode;
 use crate::Engine;
+use crate::auth::AuthError;
 use crate::ctx::{Ctx, Role};
 use crate::error::{ErrorCode, HasCode};
 use crate::ids::{FormId, ImportId, UserId};
@@ -57,8 +58,28 @@ impl JobKind for ImportKind {
                 code: ErrorCode::Internal,
                 message: format!("the import job's payload is unreadable: {e}"),
             })?;
-            let ctx = Ctx::new(job.job().tenant, p.actor, p.role).at(job.now());
+            // The role the member holds now (capped by the one queued with):
+            // a member demoted or removed since does not act with the old role.
             let engine = &self.engine;
+            let ctx = match engine
+                .queued_ctx(job.job().tenant, p.actor, p.role, job.now())
+                .await
+            {
+                Ok(ctx) => ctx,
+                // Never retried: the import ends failed, saying why, and
+                // writes nothing.
+                Err(e @ AuthError::NoLongerMember) => {
+                    let ctx = Ctx::new(job.job().tenant, p.actor, Role::Member).at(job.now());
+                    let done = engine
+                        .finish_failed(&ctx, p.import_id, Some(&job), None, &[], &e.to_string())
+                        .await
+                        .map_err(|e| job_error(&e))?;
+                    return Ok(
+                        done.unwrap_or_else(|| JobOutcome::Skipped(json!({ "import_id": p.import_id })))
+                    );
+                }
+                Err(e) => return Err(job_error(&e)),
+            };
             let form = match engine.load_form(&ctx, p.form_id).await {
                 Ok(f) => f,
                 Err(e) if e.code() == ErrorCode::NotFound => {

@@ -36,7 +36,9 @@ pub enum TemplateError {
     /// Over a size limit.
     #[error("{0}")]
     TooLarge(String),
-    /// Reading or writing package files.
+    /// The server failed reading or writing package files, or found a
+    /// stored object it cannot read back (a package the caller handed in
+    /// is refused as `Invalid` instead).
     #[error("{0}")]
     Io(String),
     /// Metadata failure (app not found).
@@ -92,7 +94,7 @@ impl HasCode for TemplateError {
             Self::Invalid(_) => ErrorCode::ValidationFailed,
             Self::Object { code, .. } => *code,
             Self::NotInstalled(_) => ErrorCode::Conflict,
-            Self::Io(_) => ErrorCode::BadRequest,
+            Self::Io(_) => ErrorCode::Internal,
             Self::TooLarge(_) => ErrorCode::PayloadTooLarge,
             Self::Meta(e) => e.code(),
             Self::Job(e) => e.code(),

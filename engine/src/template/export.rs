@@ -336,8 +336,9 @@ pub const MAX_EXPORT_RECORDS: usize = 100_000;
 impl Engine {
     /// Every live record of the app's forms, in manifest order, as package
     /// sample records: local ids (`customers-1`), relation values mapped to
-    /// them, computed fields left out (install computes them again), the
-    /// exporter as `@owner` and other members left out.
+    /// them (also to later records, which install fills in once they exist),
+    /// computed fields left out (install computes them again), the exporter
+    /// as `@owner` (in multi-member values too) and other members left out.
     async fn package_records(
         &self,
         ctx: &Ctx,
@@ -394,7 +395,11 @@ impl Engine {
                 continue;
             };
             let mut data = r.data.clone();
-            self.localize(ctx, &def.fields, &mut data, i, &locals, &mut dropped);
+            let at = At {
+                record: i,
+                in_subform: false,
+            };
+            self.localize(ctx, &def.fields, &mut data, at, &locals, &mut dropped);
             let local = locals
                 .get(&r.id.to_string())
                 .map(|l| l.1.clone())
@@ -416,7 +421,7 @@ impl Engine {
                 warnings,
                 "sample/records.json".into(),
                 &format!(
-                    "{} relation values pointed at a later record (a cycle) and are left out",
+                    "{} relation values in subform rows pointed at a later record and are left out",
                     dropped.forward
                 ),
             );
@@ -429,7 +434,7 @@ impl Engine {
         ctx: &Ctx,
         fields: &[crate::meta::model::FieldDef],
         data: &mut Map<String, Value>,
-        at: usize,
+        at: At,
         locals: &BTreeMap<String, (usize, String)>,
         dropped: &mut ExportDrops,
     ) {
@@ -440,39 +445,21 @@ impl Engine {
             let keep = match f.kind.as_str() {
                 _ if computed => false,
                 "member" => {
-                    if v.as_str() == Some(&ctx.actor.to_string()) {
-                        *v = json!("@owner");
-                        true
-                    } else {
-                        dropped.members += 1;
-                        false
-                    }
+                    let me = ctx.actor.to_string();
+                    let owner = |id: &Value| (id.as_str() == Some(me.as_str())).then(|| json!("@owner"));
+                    map_value(v, owner, &mut dropped.members)
                 }
                 "relation" => {
+                    // Install sets a top-level relation to a later record
+                    // once that record exists; a subform row's relation
+                    // must name an earlier one.
                     let map = |id: &Value| {
                         id.as_str()
                             .and_then(|id| locals.get(id))
-                            .filter(|(i, _)| *i < at)
+                            .filter(|(i, _)| !at.in_subform || *i < at.record)
                             .map(|(_, l)| json!(l))
                     };
-                    match v {
-                        Value::Array(items) => {
-                            let mapped: Vec<Value> = items.iter().filter_map(map).collect();
-                            dropped.forward += items.len() - mapped.len();
-                            *items = mapped;
-                            true
-                        }
-                        other => match map(other) {
-                            Some(l) => {
-                                *other = l;
-                                true
-                            }
-                            None => {
-                                dropped.forward += 1;
-                                false
-                            }
-                        },
-                    }
+                    map_value(v, map, &mut dropped.forward)
                 }
                 "subform" => {
                     let sub: Vec<crate::meta::model::FieldDef> = f
@@ -483,7 +470,11 @@ impl Engine {
                     for row in v.as_array_mut().into_iter().flatten() {
                         if let Some(row) = row.as_object_mut() {
                             row.remove("_id");
-                            self.localize(ctx, &sub, row, at, locals, dropped);
+                            let inner = At {
+                                in_subform: true,
+                                ..at
+                            };
+                            self.localize(ctx, &sub, row, inner, locals, dropped);
                         }
                     }
                     true
@@ -494,6 +485,38 @@ impl Engine {
                 data.remove(&f.key);
             }
         }
+    }
+}
+
+/// Where a value being localized sits: its record's place in the export,
+/// and whether in a subform row.
+#[derive(Clone, Copy)]
+struct At {
+    record: usize,
+    in_subform: bool,
+}
+
+/// Maps a value, or each item of a list, through `map`; what does not map
+/// is left out and counted. False when a single value is left out (the
+/// field goes).
+fn map_value(v: &mut Value, map: impl Fn(&Value) -> Option<Value>, dropped: &mut usize) -> bool {
+    match v {
+        Value::Array(items) => {
+            let mapped: Vec<Value> = items.iter().filter_map(map).collect();
+            *dropped += items.len() - mapped.len();
+            *items = mapped;
+            true
+        }
+        other => match map(other) {
+            Some(m) => {
+                *other = m;
+                true
+            }
+            None => {
+                *dropped += 1;
+                false
+            }
+        },
     }
 }
 

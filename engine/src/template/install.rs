@@ -5,7 +5,7 @@
 //! independent apps. If any part is refused, everything the install created
 //! is removed again and the refusal names the package file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::ActiveModelTrait;
@@ -439,6 +439,10 @@ impl Engine {
         sample: &[SampleRecord],
     ) -> Result<BTreeMap<String, RecordId>, TemplateError> {
         let mut ids: BTreeMap<String, RecordId> = BTreeMap::new();
+        let all: BTreeSet<&str> = sample.iter().map(|r| r.id.as_str()).collect();
+        // Top-level relation values naming a record created later: set once
+        // every record exists (record local id, its form, the values).
+        let mut later: Vec<(&str, FormId, Map<String, Value>)> = Vec::new();
         let batch = self.config().max_batch.max(1);
         let mut start = 0;
         while let Some(first) = sample.get(start) {
@@ -457,8 +461,13 @@ impl Engine {
             let chunk = sample.get(start..end).unwrap_or_default();
             let mut inputs = Vec::with_capacity(chunk.len());
             for r in chunk {
+                let mut data = r.data.as_object().cloned().unwrap_or_default();
+                let forward = take_forward(def, &mut data, &ids, &all);
+                if !forward.is_empty() {
+                    later.push((r.id.as_str(), *form_id, forward));
+                }
                 inputs.push(RecordInput {
-                    data: sample_data(ctx, def, r, &ids)?,
+                    data: sample_data(ctx, def, &r.id, data, &ids)?,
                 });
             }
             let created = self
@@ -469,6 +478,19 @@ impl Engine {
                 ids.insert(r.id.clone(), c.id);
             }
             start = end;
+        }
+        for (local, form_id, values) in later {
+            let form = forms
+                .iter()
+                .find(|(_, f)| **f == form_id)
+                .map(|(k, _)| k.as_str());
+            let def = form.and_then(|k| defs.get(k)).unwrap_or(&Value::Null);
+            let file = format!("sample records of `{}`", form.unwrap_or_default());
+            let patch = sample_data(ctx, def, local, values, &ids)?;
+            let Some(id) = ids.get(local) else { continue };
+            self.update_record(ctx, form_id, *id, patch, None)
+                .await
+                .map_err(|e| TemplateError::object(&file, &e))?;
         }
         Ok(ids)
     }
@@ -555,19 +577,51 @@ struct SampleRecordIn {
     data: Value,
 }
 
+/// Moves out of `data` the top-level relation values that name a sample
+/// record not created yet (one that comes later in the sample).
+fn take_forward(
+    def: &Value,
+    data: &mut Map<String, Value>,
+    ids: &BTreeMap<String, RecordId>,
+    all: &BTreeSet<&str>,
+) -> Map<String, Value> {
+    let pending = |v: &Value| {
+        v.as_str()
+            .is_some_and(|l| !ids.contains_key(l) && all.contains(l))
+    };
+    let mut out = Map::new();
+    for f in def.get("fields").and_then(Value::as_array).into_iter().flatten() {
+        if f.get("type").and_then(Value::as_str) != Some("relation") {
+            continue;
+        }
+        let Some(key) = f.get("key").and_then(Value::as_str) else {
+            continue;
+        };
+        let forward = match data.get(key) {
+            Some(Value::Array(items)) => items.iter().any(pending),
+            Some(v) => pending(v),
+            None => false,
+        };
+        if forward && let Some(v) = data.remove(key) {
+            out.insert(key.to_owned(), v);
+        }
+    }
+    out
+}
+
 /// One sample record's data with relation values (top level and in subform
 /// rows) mapped to created ids and `@owner` to the installing member.
 fn sample_data(
     ctx: &Ctx,
     def: &Value,
-    r: &SampleRecord,
+    local: &str,
+    mut data: Map<String, Value>,
     ids: &BTreeMap<String, RecordId>,
 ) -> Result<Map<String, Value>, TemplateError> {
-    let mut data = r.data.as_object().cloned().unwrap_or_default();
-    map_values(ctx, def, &mut data, ids).map_err(|local| {
+    map_values(ctx, def, &mut data, ids).map_err(|name| {
         TemplateError::Invalid(vec![crate::error::FieldError::new(
-            format!("sample/{}", r.id),
-            format!("`{local}` is not an earlier sample record"),
+            format!("sample/{local}"),
+            format!("`{name}` is not a sample record (a subform row may only name an earlier one)"),
         )])
     })?;
     Ok(data)
@@ -596,7 +650,17 @@ fn map_values(
                 Value::Array(items) => items.iter_mut().try_for_each(map_one)?,
                 other => map_one(other)?,
             },
-            Some("member") if v == "@owner" => *v = json!(ctx.actor.to_string()),
+            Some("member") => {
+                let owner = |v: &mut Value| {
+                    if v == "@owner" {
+                        *v = json!(ctx.actor.to_string());
+                    }
+                };
+                match v {
+                    Value::Array(items) => items.iter_mut().for_each(owner),
+                    other => owner(other),
+                }
+            }
             Some("subform") => {
                 for row in v.as_array_mut().into_iter().flatten() {
                     if let Some(row) = row.as_object_mut() {

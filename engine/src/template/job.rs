@@ -47,6 +47,26 @@ impl InstallKind {
     }
 }
 
+/// A job's stored error (`<code>: <message>`, the message the JSON
+/// [`install_error`] wrote) as the status answers it.
+fn stored_error(stored: &str) -> Value {
+    let (code, message) = stored.split_once(": ").unwrap_or(("internal", stored));
+    serde_json::from_str::<Value>(message)
+        .ok()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({"code": code, "message": message}))
+}
+
+/// A failed install as the status answers it: the error's code, message
+/// and details as JSON.
+fn install_error<E: HasCode + std::fmt::Display>(e: &E) -> JobError {
+    JobError::Handler {
+        code: e.code(),
+        message: json!({"code": e.code().as_str(), "message": e.to_string(), "details": e.details()})
+            .to_string(),
+    }
+}
+
 impl Kinded for InstallKind {
     fn kind(&self) -> &'static str {
         KIND
@@ -60,7 +80,13 @@ impl JobKind for InstallKind {
                 code: ErrorCode::Internal,
                 message: format!("the install job's payload is unreadable: {e}"),
             })?;
-            let ctx = Ctx::new(job.job().tenant, p.actor, p.role).at(job.now());
+            // The role the member holds now (capped by the one queued with):
+            // a member demoted or removed since does not act with the old role.
+            let ctx = self
+                .engine
+                .queued_ctx(job.job().tenant, p.actor, p.role, job.now())
+                .await
+                .map_err(|e| install_error(&e))?;
             let pkg = builtin(&p.template).map_err(|e| JobError::handler(&e))?;
             let opts = InstallOptions {
                 name: p.name,
@@ -78,12 +104,7 @@ impl JobKind for InstallKind {
                     "dashboards": done.dashboards.len(),
                     "records": done.records,
                 }))),
-                Err(e) => Err(JobError::Handler {
-                    code: e.code(),
-                    message:
-                        json!({"code": e.code().as_str(), "message": e.to_string(), "details": e.details()})
-                            .to_string(),
-                }),
+                Err(e) => Err(install_error(&e)),
             }
         })
     }
@@ -193,9 +214,7 @@ impl Engine {
             .into_iter()
             .next();
         let succeeded = job.status == crate::jobs::JobStatus::Succeeded;
-        let error = job.last_error.as_deref().filter(|_| !succeeded).map(|e| {
-            serde_json::from_str::<Value>(e).unwrap_or_else(|_| json!({"code": "internal", "message": e}))
-        });
+        let error = job.last_error.as_deref().filter(|_| !succeeded).map(stored_error);
         Ok(InstallStatus {
             job_id: id,
             status: job.status,

@@ -173,11 +173,22 @@ impl Package {
     }
 
     /// Writes the package as a directory (created if missing). JSON files are
-    /// pretty-printed, scripts written as text.
+    /// pretty-printed, scripts written as text. Every path must be a plain
+    /// relative one (no `..`, no root, no drive), so a package never writes
+    /// outside `dir`; nothing is written when one is not.
     ///
     /// # Errors
-    /// `bad_request` when a file cannot be written.
+    /// `validation_failed` naming a path that leaves the directory;
+    /// `internal` when a file cannot be written.
     pub fn write_dir(&self, dir: &Path) -> Result<(), TemplateError> {
+        for path in self.files.keys() {
+            if !is_plain_relative(path) {
+                return Err(invalid(
+                    path,
+                    "a package path must be relative and stay inside the package (no `..`, no leading `/`)",
+                ));
+            }
+        }
         for (path, content) in &self.files {
             let target = dir.join(path);
             if let Some(parent) = target.parent() {
@@ -416,19 +427,51 @@ fn check_schema(bundle: &Value) -> Result<(), TemplateError> {
     }
 }
 
+/// True for `a/b.json`: only normal components, separated by `/`.
+fn is_plain_relative(path: &str) -> bool {
+    !path.is_empty()
+        && !path.contains('\\')
+        && Path::new(path)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
+/// Reads every file under `dir` into `files`, keyed by its path from `root`.
+/// Hidden entries (`.DS_Store`, `.git`, editor swap files) are skipped; a
+/// symbolic link is refused, so a package directory cannot pull in a file
+/// from elsewhere on the machine.
 fn read_dir_into(root: &Path, dir: &Path, files: &mut BTreeMap<String, Value>) -> Result<(), TemplateError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| TemplateError::Io(format!("{}: {e}", dir.display())))?;
+    let rel_of = |p: &Path| {
+        p.strip_prefix(root)
+            .map(|p| p.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_default()
+    };
+    let unreadable = |rel: &str, e: std::io::Error| {
+        invalid(
+            if rel.is_empty() { "." } else { rel },
+            format!("cannot be read: {e}"),
+        )
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| unreadable(&rel_of(dir), e))?;
     for entry in entries {
-        let path = entry.map_err(|e| TemplateError::Io(e.to_string()))?.path();
-        if path.is_dir() {
+        let entry = entry.map_err(|e| unreadable(&rel_of(dir), e))?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let rel = rel_of(&path);
+        let kind = entry.file_type().map_err(|e| unreadable(&rel, e))?;
+        if kind.is_symlink() {
+            return Err(invalid(
+                &rel,
+                "is a symbolic link; a package holds its files itself (copy the file in)",
+            ));
+        }
+        if kind.is_dir() {
             read_dir_into(root, &path, files)?;
             continue;
         }
-        let rel = path
-            .strip_prefix(root)
-            .map(|p| p.to_string_lossy().replace('\\', "/"))
-            .unwrap_or_default();
-        let text = std::fs::read_to_string(&path).map_err(|e| TemplateError::Io(format!("{rel}: {e}")))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| unreadable(&rel, e))?;
         files.insert(rel.clone(), parse_file(&rel, &text)?);
     }
     Ok(())
