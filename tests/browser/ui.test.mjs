@@ -174,6 +174,67 @@ test("open_table", async ({ page }) => {
   assertEq(heads, ["name", "tier", "total_spent", "joined", "_tags"], "chosen columns");
 }, { get storageState() { return storageState; } });
 
+test("dashboard", async ({ page }) => {
+  allowHttpError(page, 422);
+  await page.goto(`${BASE}/apps/${ids.app}`);
+  await page.click("[data-testid=new-dashboard]");
+  await page.fill("dialog input[name=name]", "Sales board");
+  await page.click("dialog button.primary");
+  await page.waitForURL(/\/dashboards\/[\w-]+$/);
+  await page.waitForSelector("h1 >> text=Sales board");
+  const tip = (sel) => page.textContent(`[data-testid=chart] ${sel} title`);
+
+  // A pie of customers by tier, counted.
+  await page.click("[data-testid=add-chart]");
+  await page.fill("dialog input[name=title]", "By tier");
+  await page.selectOption("dialog select[name=kind]", "pie");
+  await page.selectOption("dialog select[name=form_id]", ids.form);
+  await page.selectOption("dialog select[name=group_by]", "tier");
+  await page.selectOption("dialog select[name=op]", "count");
+  await page.click("[data-testid=chart-save]");
+  await page.waitForSelector("[data-testid=chart] path.slice[data-key=VIP], [data-testid=chart] circle.slice[data-key=VIP]");
+  assert((await tip(".slice[data-key=VIP]")).startsWith("VIP: 2 "), await tip(".slice[data-key=VIP]"));
+
+  // Edited into a bar of the amount spent.
+  await page.click("[data-testid=chart-edit]");
+  await page.selectOption("dialog select[name=kind]", "bar");
+  await page.selectOption("dialog select[name=op]", "sum");
+  await page.selectOption("dialog select[name=field]", "total_spent");
+  await page.click("[data-testid=chart-save]");
+  await page.waitForSelector("[data-testid=chart] rect.bar[data-key=VIP]");
+  assertEq((await tip("rect.bar[data-key=VIP]")).replace(/[,\s]/g, ""), "VIP:6500", "VIP spend");
+
+  // A number card with a filter made in the builder.
+  await page.click("[data-testid=add-chart]");
+  await page.fill("dialog input[name=title]", "Big spenders");
+  await page.selectOption("dialog select[name=kind]", "number");
+  await page.selectOption("dialog select[name=group_by]", "");
+  await page.click("dialog details summary");
+  await page.click("dialog [data-testid=filter-add]");
+  await page.selectOption("dialog [data-testid=filter-row] select[data-role=field]", "total_spent");
+  await page.selectOption("dialog [data-testid=filter-row] select[data-role=op]", "gte");
+  await page.fill("dialog [data-testid=filter-row] input[data-role=value]", "600");
+  await page.click("dialog [data-testid=filter-apply]");
+  assertEq(JSON.parse(await page.inputValue("dialog textarea[name=filter]")), { field: "total_spent", op: "gte", value: 600 }, "the builder writes the filter");
+  await page.click("[data-testid=chart-save]");
+  await page.waitForSelector("[data-chart=chart_2] [data-testid=chart-number]");
+  assertEq((await page.textContent("[data-chart=chart_2] [data-testid=chart-number]")).trim(), "3", "customers with 600 or more");
+
+  // The server's refusal shows in the dialog, and nothing is saved.
+  await page.click("[data-chart=chart_2] [data-testid=chart-edit]");
+  await page.fill("dialog textarea[name=filter]", '{"field":"tier","op":"resembles","value":1}');
+  await page.click("[data-testid=chart-save]");
+  await page.waitForSelector("dialog [data-testid=chart-error]:not([hidden])");
+  assert((await page.textContent("dialog [data-testid=chart-error]")).length > 0, "an error is shown");
+  await page.click("dialog [data-testid=chart-cancel]");
+
+  // Kept across a reload.
+  await page.reload();
+  await page.waitForSelector("[data-chart=chart_2] [data-testid=chart-number]");
+  assertEq(await page.$$eval("[data-testid=chart]", (c) => c.length), 2, "two charts");
+  await snap(page, "dashboard");
+}, { get storageState() { return storageState; } });
+
 test("record_field_error", async ({ page }) => {
   allowHttpError(page, 422);
   await page.goto(tableUrl());
@@ -461,12 +522,17 @@ test("template_gallery", async ({ page }) => {
   // The queued install is followed to its end, then the new app opens.
   await page.waitForURL(/\/apps\/[\w-]+$/, { timeout: 120000 });
   await page.waitForSelector(`h1 >> text=CRM ${stamp}`);
-  assertEq(await page.$$eval("main ul.cards > li.card", (li) => li.length), 17, "the app's 17 forms");
+  assertEq(await page.$$eval("[data-testid=forms] > li.card", (li) => li.length), 17, "the app's 17 forms");
+  assertEq(await page.$$eval("[data-testid=dashboards] > li.card", (li) => li.length), 4, "the CRM's 4 dashboards");
   await page.waitForSelector("nav.sidebar >> text=客户 Customers");
   const href = await page.getAttribute("[data-testid=export-app]", "href");
   assert(/^\/api\/v1\/apps\/[\w-]+\/export$/.test(href), `export link ${href}`);
   const exported = await page.evaluate(async (u) => (await fetch(u)).json(), href);
   assertEq(exported.files["manifest.json"].name, `CRM ${stamp}`, "the export names the app");
+  // A shipped dashboard opens and every chart answers (no sample data: empty).
+  await page.click("[data-testid=dashboards] a >> nth=0");
+  await page.waitForSelector("[data-testid=chart]");
+  assertEq(await page.$$eval("[data-testid=chart] .field-error", (e) => e.length), 0, "no chart fails");
 }, { get storageState() { return storageState; } });
 
 test("public_link", async ({ page }) => {

@@ -1,7 +1,7 @@
 // The app list (create an app) and an app's page (its forms).
 import { api } from "../api.js";
 import { h, dialog, toast } from "../dom.js";
-import { t } from "../i18n.js";
+import { t, detailMessage } from "../i18n.js";
 import { appsList, formsOf, navigate, session } from "../app.js";
 
 export async function homeView() {
@@ -22,11 +22,13 @@ export async function homeView() {
   return page;
 }
 
-async function newApp() {
+/** A dialog asking for a name; `create(name)` makes the thing (its refusal
+ * shows under the input). Resolves with what was made, or null. */
+export function createNamed(title, label, create) {
   const name = h("input", { name: "name", required: true, maxlength: 200, autofocus: true });
-  const err = h("p.field-error", { hidden: true });
-  const made = await dialog(t("home.new_app"),
-    h("label.field", h("span.label", t("home.app_name")), name, err),
+  const err = h("p.field-error", { hidden: true, role: "alert" });
+  return dialog(title,
+    h("label.field", h("span.label", label), name, err),
     (close) => [
       h("button", { type: "button", on: { click: () => close(null) } }, t("common.cancel")),
       h("button.primary", {
@@ -34,15 +36,19 @@ async function newApp() {
         on: {
           click: async () => {
             try {
-              close(await api.post("/apps", { name: name.value.trim() }));
+              close(await create(name.value.trim()));
             } catch (e) {
-              err.textContent = e.details[0]?.message ?? e.display();
+              err.textContent = e.details[0] ? detailMessage(e.details[0].message) : e.display();
               err.hidden = false;
             }
           },
         },
       }, t("common.create")),
     ]);
+}
+
+async function newApp() {
+  const made = await createNamed(t("home.new_app"), t("home.app_name"), (name) => api.post("/apps", { name }));
   if (made) {
     session.apps = null;
     toast(t("home.app_created"));
@@ -62,12 +68,13 @@ export async function appView(ctx) {
         h("a.button.primary", { href: `/apps/${app.id}/new-form` }, "+ ", t("app.new_form")))),
     forms.length === 0
       ? h("p.empty", t("app.no_forms"))
-      : h("ul.cards", forms.map((f) => h("li.card",
+      : h("ul.cards", { "data-testid": "forms" }, forms.map((f) => h("li.card",
         h("a.card-link", { href: `/apps/${app.id}/forms/${f.id}` }, h("strong", f.name)),
         h("p.muted", t("app.form_meta", { fields: f.fields.length, version: f.version })),
         h("div.card-actions",
           h("a", { href: `/apps/${app.id}/forms/${f.id}/new` }, t("table.new_record")),
-          h("a", { href: `/apps/${app.id}/forms/${f.id}/design` }, t("app.design")))))));
+          h("a", { href: `/apps/${app.id}/forms/${f.id}/design` }, t("app.design")))))),
+    await (await import("./dashboard.js")).dashboardsSection(app));
   page.dataset.title = app.name;
   return page;
 }
