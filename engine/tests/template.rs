@@ -271,6 +271,20 @@ fn crm_with(path: &str, content: Value) -> Package {
 }
 
 /// Rows of the tenant in every table an install writes.
+/// A fresh empty app named `name`.
+async fn new_app(t: &TestDb, ctx: &Ctx, name: &str) -> engine::meta::app::AppView {
+    t.engine
+        .create_app(
+            ctx,
+            engine::meta::app::AppInput {
+                name: name.into(),
+                description: String::new(),
+            },
+        )
+        .await
+        .unwrap()
+}
+
 async fn rows(t: &TestDb, ctx: &Ctx) -> BTreeMap<&'static str, u64> {
     use engine::store::entity::{
         app, form, form_version, package_key, record, record_history, rule, tag, view, workflow,
@@ -469,28 +483,8 @@ both_backends!(malformed_packages_name_the_file, malformed);
 async fn tenant_parts_left_out(t: &TestDb) {
     let ctx = t.tenant("exporter").await.at(t0());
     let approver = t.member(&ctx, Role::Admin).await;
-    let app = t
-        .engine
-        .create_app(
-            &ctx,
-            engine::meta::app::AppInput {
-                name: "Purchasing".into(),
-                description: String::new(),
-            },
-        )
-        .await
-        .unwrap();
-    let other_app = t
-        .engine
-        .create_app(
-            &ctx,
-            engine::meta::app::AppInput {
-                name: "Other".into(),
-                description: String::new(),
-            },
-        )
-        .await
-        .unwrap();
+    let app = new_app(t, &ctx, "Purchasing").await;
+    let other_app = new_app(t, &ctx, "Other").await;
     let vendors = t
         .engine
         .create_form(
@@ -954,17 +948,7 @@ async fn upgrade(t: &TestDb) {
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::ValidationFailed);
-    let own = t
-        .engine
-        .create_app(
-            &ctx,
-            engine::meta::app::AppInput {
-                name: "Own".into(),
-                description: String::new(),
-            },
-        )
-        .await
-        .unwrap();
+    let own = new_app(t, &ctx, "Own").await;
     let err = t.engine.plan_upgrade(&ctx, own.id, None).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::Conflict);
 }
@@ -980,17 +964,7 @@ async fn upgrade_edges(t: &TestDb) {
     // The tenant's edits: a relation to a form of another app, a form of its
     // own in the CRM app with a relation to it, the form's name, a form and
     // a rule deleted.
-    let other = t
-        .engine
-        .create_app(
-            &ctx,
-            engine::meta::app::AppInput {
-                name: "Purchasing".into(),
-                description: String::new(),
-            },
-        )
-        .await
-        .unwrap();
+    let other = new_app(t, &ctx, "Purchasing").await;
     let suppliers = t
         .engine
         .create_form(
@@ -1218,17 +1192,7 @@ fn package_directories_stay_inside_themselves() {
 async fn forward_relations_and_member_lists_round_trip(t: &TestDb) {
     let ctx = t.tenant("forward").await.at(t0());
     let colleague = t.member(&ctx, Role::Member).await;
-    let app = t
-        .engine
-        .create_app(
-            &ctx,
-            engine::meta::app::AppInput {
-                name: "Shop".into(),
-                description: String::new(),
-            },
-        )
-        .await
-        .unwrap();
+    let app = new_app(t, &ctx, "Shop").await;
     let customers = t
         .engine
         .create_form(

@@ -9,12 +9,11 @@ import { formsOf, navigate } from "../app.js";
 import { createNamed } from "./home.js";
 import { drawChart } from "../charts.js";
 import { buildFilter, filterBuilder, filterFields } from "../filter.js";
+import { valueKind } from "../fields.js";
 
 const KINDS = ["number", "bar", "line", "pie", "funnel", "table"];
 const OPS = ["count", "sum", "avg", "min", "max", "ratio", "nps"];
 const BUCKETS = ["day", "week", "month"];
-const NUMERIC = new Set(["number", "money", "rating"]);
-const DATES = new Set(["date", "datetime", "_created_at", "_updated_at"]);
 
 /** The dashboards section of an app's page. */
 export async function dashboardsSection(app) {
@@ -139,7 +138,7 @@ function chartDialog(chart, forms, onSave) {
     const all = f ? filterFields(f) : [];
     group.replaceChildren(h("option", { value: "" }, t("chart.no_group")),
       ...all.map((x) => h("option", { value: x.key, selected: x.key === keepGroup }, x.label)));
-    const numeric = (f?.fields ?? []).filter((x) => NUMERIC.has(x.type));
+    const numeric = (f?.fields ?? []).filter((x) => valueKind(x.type) === "number");
     field.replaceChildren(...numeric.map((x) => h("option", { value: x.key, selected: x.key === keepField }, x.label)));
     builderBox.replaceChildren(f ? filterBuilder(f, { rows: [], match: "and", tags: [] }, (rows, match) => {
       const built = buildFilter({ rows, match, tags: [] }, all);
@@ -149,7 +148,7 @@ function chartDialog(chart, forms, onSave) {
   };
   const shown = () => {
     const g = filterFields(currentForm() ?? { fields: [] }).find((x) => x.key === group.value);
-    bucketRow.hidden = !(g && DATES.has(g.type));
+    bucketRow.hidden = !(g && valueKind(g.type) === "date");
     fieldRow.hidden = !["sum", "avg", "min", "max", "nps"].includes(op.value);
     numeratorRow.hidden = op.value !== "ratio";
   };
