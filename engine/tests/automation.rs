@@ -318,6 +318,14 @@ async fn record_rules_apply_effects_once(t: &TestDb) {
         runs.iter().any(|r| r.outcome.as_str() == "skipped"),
         "the condition was false for Bob"
     );
+    // The app's rule list carries each rule's latest run (the newest row of its log).
+    let last = welcome.last_run.as_ref().expect("welcome has run");
+    assert_eq!(last.outcome, runs[0].outcome.as_str());
+    assert_eq!(last.at, runs[0].finished_at);
+    let tier = rules.iter().find(|r| r.name == "tier change").unwrap();
+    assert!(tier.last_run.is_some(), "the tier rule ran for Ann's change");
+    let single = t.engine.get_rule(&k.ctx, welcome.id).await.unwrap();
+    assert!(single.last_run.is_none(), "only the list looks the last run up");
 }
 both_backends!(record_rules_apply_effects_once, record_rules_apply_effects_once);
 
@@ -965,5 +973,41 @@ async fn tenant_time_zone(t: &TestDb) {
     assert_eq!(view.time_zone, "Asia/Shanghai");
     // 20:00 UTC on 1 January is already 2 January in Shanghai.
     assert_eq!(run(k.ctx.clone()).await, vec!["2026-01-02"]);
+
+    // The cron preview reads the expression in the tenant's zone, or in the
+    // zone given, as the schedule trigger does.
+    let preview = t
+        .engine
+        .preview_schedule(&k.ctx.clone().at(evening), "30 9 * * 1-5", None, 5)
+        .await
+        .unwrap();
+    assert_eq!(preview.timezone, "Asia/Shanghai");
+    let shown: Vec<String> = preview.times.iter().map(|t| t.to_rfc3339()).collect();
+    // 2026-01-02 is a Friday; the next weekdays at 09:30 Shanghai are 01:30 UTC.
+    assert_eq!(
+        shown,
+        [
+            "2026-01-02T01:30:00+00:00",
+            "2026-01-05T01:30:00+00:00",
+            "2026-01-06T01:30:00+00:00",
+            "2026-01-07T01:30:00+00:00",
+            "2026-01-08T01:30:00+00:00"
+        ]
+    );
+    let utc = t
+        .engine
+        .preview_schedule(&k.ctx.clone().at(evening), "0 0 1 * *", Some("UTC"), 99)
+        .await
+        .unwrap();
+    assert_eq!(utc.times.len(), engine::automation::MAX_PREVIEW_TIMES);
+    assert_eq!(utc.times[0].to_rfc3339(), "2026-02-01T00:00:00+00:00");
+    let err = t
+        .engine
+        .preview_schedule(&k.ctx, "61 * * *", Some("Mars/Olympus"), 5)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ValidationFailed);
+    let fields: Vec<String> = err.details().into_iter().map(|d| d.field).collect();
+    assert_eq!(fields, ["cron", "timezone"]);
 }
 both_backends!(tenant_time_zone, tenant_time_zone);

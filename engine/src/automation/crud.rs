@@ -9,8 +9,10 @@ use sea_orm::{
 };
 use serde_json::{Map, Value};
 
+use super::run::tenant_tz;
 use super::trigger::Firing;
-use super::{AutomationError, RuleVersionView, RuleView};
+use super::trigger::{parse_cron, parse_tz};
+use super::{AutomationError, LastRun, MAX_PREVIEW_TIMES, RuleVersionView, RuleView, SchedulePreview};
 use crate::Engine;
 use crate::auth::policy::{Action, require};
 use crate::ctx::Ctx;
@@ -64,6 +66,7 @@ pub(crate) fn view(row: &rule::Model) -> Result<RuleView, AutomationError> {
         disabled_reason: row.disabled_reason.clone(),
         created_at: row.created_at,
         updated_at: row.updated_at,
+        last_run: None,
     })
 }
 
@@ -205,15 +208,68 @@ impl Engine {
     pub async fn list_rules(&self, ctx: &Ctx, app: AppId) -> Result<Vec<RuleView>, AutomationError> {
         require(ctx, Action::ReadData)?;
         self.get_app(ctx, app).await?;
-        rule::Entity::find()
+        let rows = rule::Entity::find()
             .filter(rule::Column::TenantId.eq(ctx.tenant.to_string()))
             .filter(rule::Column::AppId.eq(app.to_string()))
             .order_by_asc(rule::Column::Name)
             .all(self.db().conn())
-            .await?
-            .iter()
-            .map(view)
-            .collect()
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut v = view(row)?;
+            // One indexed lookup per rule: an app has tens of rules, and
+            // the run log is keyed by rule, not grouped.
+            let filter = RunFilter {
+                key_prefix: Some(firing_prefix(&row.id)),
+                ..RunFilter::default()
+            };
+            let page = list_runs(self.db(), ctx.tenant, &filter, 1, None).await?;
+            v.last_run = page.runs.into_iter().next().map(|r| LastRun {
+                outcome: r.outcome.as_str().to_owned(),
+                at: r.finished_at,
+                error: r.error,
+            });
+            out.push(v);
+        }
+        Ok(out)
+    }
+
+    /// The next `count` instants (at most [`MAX_PREVIEW_TIMES`]) of a
+    /// 5-field cron expression after `from`, read in `timezone` (the
+    /// tenant's when absent), as a schedule trigger would fire.
+    ///
+    /// # Errors
+    /// `validation_failed` on `cron` or `timezone`, `forbidden`.
+    pub async fn preview_schedule(
+        &self,
+        ctx: &Ctx,
+        cron: &str,
+        timezone: Option<&str>,
+        count: usize,
+    ) -> Result<SchedulePreview, AutomationError> {
+        require(ctx, Action::ReadData)?;
+        let mut errs = Vec::new();
+        let schedule = parse_cron(cron)
+            .map_err(|m| errs.push(FieldError::new("cron", m)))
+            .ok();
+        let tz = match timezone.filter(|z| !z.is_empty()) {
+            Some(name) => parse_tz(name)
+                .map_err(|m| errs.push(FieldError::new("timezone", m)))
+                .ok(),
+            None => Some(tenant_tz(self.db().conn(), ctx.tenant).await?),
+        };
+        let (Some(schedule), Some(tz)) = (schedule, tz) else {
+            return Err(AutomationError::Invalid(errs));
+        };
+        let times = schedule
+            .after(&ctx.now.with_timezone(&tz))
+            .take(count.clamp(1, MAX_PREVIEW_TIMES))
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .collect();
+        Ok(SchedulePreview {
+            timezone: tz.name().to_owned(),
+            times,
+        })
     }
 
     /// Creates a rule (version 1) in an app.

@@ -97,7 +97,34 @@ pub struct RuleView {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+    /// How its latest run ended (only in the app's rule list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<LastRun>,
 }
+
+/// The latest run of a rule, as the rule list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastRun {
+    /// `succeeded`, `failed` or `skipped`.
+    pub outcome: String,
+    /// When it finished.
+    pub at: DateTime<Utc>,
+    /// The failure, when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The next instants of a cron schedule, for the rule editor's preview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SchedulePreview {
+    /// The zone the expression is read in.
+    pub timezone: String,
+    /// The next firing instants, earliest first.
+    pub times: Vec<DateTime<Utc>>,
+}
+
+/// Most instants one preview lists.
+pub const MAX_PREVIEW_TIMES: usize = 20;
 
 /// One saved version of a rule.
 #[derive(Debug, Clone, PartialEq, Serialize)]

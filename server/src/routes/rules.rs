@@ -177,6 +177,20 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint {
         verb: Verb::Post,
+        path: "/api/v1/schedules/preview",
+        operation_id: "preview_schedule",
+        tag: "rules",
+        summary: "The next firing instants of a 5-field cron expression in a zone (the tenant's by default)",
+        is_authenticated: true,
+        params: &[],
+        request: Body::Ref("SchedulePreviewInput"),
+        status: 200,
+        response: Body::Ref("SchedulePreview"),
+        errors: &[ErrorCode::BadRequest, ErrorCode::ValidationFailed],
+        handler: || web::route().to(preview_schedule),
+    },
+    Endpoint {
+        verb: Verb::Post,
         path: "/api/v1/admin/scheduler/run",
         operation_id: "scheduler_run",
         tag: "rules",
@@ -212,7 +226,21 @@ pub fn components(m: &mut Map<String, Value>) {
             "version": {"type": "integer"}, "trigger": {"type": "object"}, "condition": {"type": "string"},
             "script": {"type": "string"}, "actions": {"type": "array"}, "run_as": id, "owner_id": id,
             "consecutive_failures": {"type": "integer"}, "disabled_reason": {"type": "string"},
-            "created_at": time, "updated_at": time}}),
+            "created_at": time, "updated_at": time,
+            "last_run": {"description": "Only in the app's rule list: how the latest run ended",
+                         "type": "object", "properties": {
+                "outcome": {"enum": ["succeeded", "failed", "skipped"]}, "at": time, "error": {"type": "string"}}}}}),
+    );
+    m.insert(
+        "SchedulePreviewInput".to_owned(),
+        json!({"type": "object", "required": ["cron"], "properties": {
+            "cron": {"type": "string", "description": "minute hour day-of-month month day-of-week"},
+            "timezone": {"type": "string"}, "count": {"type": "integer", "minimum": 1, "maximum": 20, "default": 5}}}),
+    );
+    m.insert(
+        "SchedulePreview".to_owned(),
+        json!({"type": "object", "properties": {
+            "timezone": {"type": "string"}, "times": {"type": "array", "items": time}}}),
     );
     m.insert(
         "RuleList".to_owned(),
@@ -379,6 +407,33 @@ async fn rule_batch(
 ) -> Result<HttpResponse, ApiError> {
     let (rule, batch) = path.into_inner();
     Ok(HttpResponse::Ok().json(engine.batch_progress(&caller, rule, &batch).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchedulePreviewInput {
+    cron: String,
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    count: Option<usize>,
+}
+
+async fn preview_schedule(
+    engine: web::Data<Engine>,
+    caller: Caller,
+    body: web::Json<SchedulePreviewInput>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner();
+    let preview = engine
+        .preview_schedule(
+            &caller,
+            &input.cron,
+            input.timezone.as_deref(),
+            input.count.unwrap_or(5),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(preview))
 }
 
 #[derive(Debug, Deserialize)]
