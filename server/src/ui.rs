@@ -47,6 +47,7 @@ const ASSETS: &[Asset] = assets![
     "js/views/login.js",
     "js/views/public.js",
     "js/views/record.js",
+    "js/views/rules.js",
     "js/views/share.js",
     "js/views/table.js",
     "js/views/templates.js",

@@ -13,6 +13,7 @@ import { designerView } from "./views/designer.js";
 // Loaded on first use, to keep the first screen small.
 const templatesView = async (ctx) => (await import("./views/templates.js")).templatesView(ctx);
 const dashboardView = async (ctx) => (await import("./views/dashboard.js")).dashboardView(ctx);
+const ruleView = async (ctx) => (await import("./views/rules.js")).ruleView(ctx);
 const publicView = async (ctx) => (await import("./views/public.js")).publicView(ctx);
 
 const TENANTS_KEY = "fw.tenants";
@@ -35,6 +36,8 @@ const routes = [
   [/^\/templates$/, templatesView],
   [/^\/apps\/([\w-]+)$/, appView, { keys: ["app"] }],
   [/^\/apps\/([\w-]+)\/new-form$/, designerView, { keys: ["app"] }],
+  [/^\/apps\/([\w-]+)\/rules\/new$/, ruleView, { keys: ["app"] }],
+  [/^\/apps\/([\w-]+)\/rules\/([\w-]+)$/, ruleView, { keys: ["app", "rule"] }],
   [/^\/apps\/([\w-]+)\/dashboards\/([\w-]+)$/, dashboardView, { keys: ["app", "dashboard"] }],
   [/^\/apps\/([\w-]+)\/forms\/([\w-]+)$/, tableView, { keys: ["app", "form"] }],
   [/^\/apps\/([\w-]+)\/forms\/([\w-]+)\/design$/, designerView, { keys: ["app", "form"] }],

@@ -74,7 +74,8 @@ export async function appView(ctx) {
         h("div.card-actions",
           h("a", { href: `/apps/${app.id}/forms/${f.id}/new` }, t("table.new_record")),
           h("a", { href: `/apps/${app.id}/forms/${f.id}/design` }, t("app.design")))))),
-    await (await import("./dashboard.js")).dashboardsSection(app));
+    await (await import("./dashboard.js")).dashboardsSection(app),
+    await (await import("./rules.js")).rulesSection(app));
   page.dataset.title = app.name;
   return page;
 }
