@@ -140,14 +140,18 @@ impl Kit {
 }
 
 async fn todo(t: &TestDb, who: &Ctx) -> Vec<TaskId> {
-    t.engine
+    let tasks = t
+        .engine
         .list_tasks(who, TaskQuery::default())
         .await
         .expect("tasks")
-        .tasks
-        .into_iter()
-        .map(|t| t.id)
-        .collect()
+        .tasks;
+    // The list names each task's step, as the inbox shows it.
+    // (its name, or its id where the flow gives none).
+    for task in &tasks {
+        assert!(task.node_name.is_some(), "{task:?}");
+    }
+    tasks.into_iter().map(|t| t.id).collect()
 }
 
 async fn act(
@@ -258,6 +262,17 @@ async fn contract_approval(t: &TestDb) {
     assert_eq!(err.code(), ErrorCode::Conflict);
     let mgr_tasks = todo(t, &k.manager).await;
     assert_eq!(mgr_tasks.len(), 1);
+    let listed = t
+        .engine
+        .list_tasks(&k.manager, TaskQuery::default())
+        .await
+        .unwrap()
+        .tasks;
+    assert_eq!(
+        listed[0].node_name.as_deref(),
+        Some("Sales manager"),
+        "the list names the step"
+    );
     // The manager's view hides `cost`.
     let detail = t.engine.get_task(&k.manager, mgr_tasks[0]).await.unwrap();
     assert!(detail.record["data"].get("cost").is_none(), "{}", detail.record);

@@ -44,6 +44,7 @@ const ASSETS: &[Asset] = assets![
     "js/views/dashboard.js",
     "js/views/designer.js",
     "js/views/home.js",
+    "js/views/inbox.js",
     "js/views/login.js",
     "js/views/public.js",
     "js/views/record.js",

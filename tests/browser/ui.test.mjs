@@ -658,5 +658,57 @@ test("rule_editor", async ({ page }) => {
   assertEq(rules.map((r) => [r.name, r.enabled]), [["VIP welcome", false]], "saved as disabled");
 }, { get storageState() { return storageState; } });
 
+test("inbox", async ({ page }) => {
+  const form = await apiCall("POST", `/apps/${ids.app}/forms`, ids.token, {
+    name: "Expenses",
+    fields: [
+      { key: "title", label: "Title", type: "text", required: true },
+      { key: "amount", label: "Amount", type: "number" },
+      { key: "note", label: "Note", type: "textarea" },
+      { key: "secret", label: "Secret", type: "text" },
+    ],
+  });
+  await apiCall("POST", `/forms/${form.id}/workflows`, ids.token, {
+    name: "Expense approval",
+    nodes: [
+      { id: "start", kind: "start" },
+      { id: "check", kind: "approve", name: "Check the expense", assignees: { initiator: true }, mode: "any",
+        fields: { title: "read", amount: "read", note: "edit", secret: "hidden" } },
+      { id: "end", kind: "end" },
+    ],
+    edges: [{ from: "start", to: "check" }, { from: "check", to: "end" }],
+  });
+  const rec = await apiCall("POST", `/forms/${form.id}/records`, ids.token,
+    { data: { title: "Taxi", amount: 42, note: "", secret: "s3cret" } });
+
+  await page.goto(`${BASE}/`);
+  await page.click("[data-testid=inbox]");
+  await page.waitForURL(/\/inbox$/);
+  await page.click("[data-testid=tasks] a >> text=Check the expense");
+  await page.waitForSelector("[data-testid=task-record]");
+  // The step's permissions: read-only as text, editable as an input, hidden not there at all.
+  assertEq(await page.$$eval("[data-testid=task-record] [data-row]", (r) => r.map((x) => `${x.dataset.row}:${x.dataset.perm ?? "edit"}`)),
+    ["title:read", "amount:read", "note:edit"], "rows by permission");
+  assertEq(await page.textContent("body").then((b) => b.includes("s3cret")), false, "the hidden value is not on the page");
+  assertEq(await page.$$eval("[data-testid=task-actions] button", (b) => b.map((x) => x.dataset.action).includes("approve")), true, "approve offered");
+  await page.fill("[data-testid=task-record] [name=note]", "receipt attached");
+  await page.fill("[data-testid=task-comment]", "fine by me");
+  await snap(page, "inbox-task");
+  await page.click("[data-testid=task-actions] button[data-action=approve]");
+  await page.waitForURL(/\/inbox$/);
+  const after = await apiCall("GET", `/forms/${form.id}/records/${rec.id}`, ids.token);
+  assertEq(after.data.note, "receipt attached", "the editable field was saved with the approval");
+
+  // Done: the task and the flow's history as a timeline.
+  await page.click(".tabs a[data-box=done]");
+  await page.waitForURL(/box=done/);
+  await page.click("[data-testid=tasks] a >> text=Check the expense");
+  await page.waitForSelector("[data-testid=timeline] li");
+  assertEq(await page.getAttribute("[data-testid=flow-status]", "class"), "badge flow-approved", "the flow is approved");
+  const comments = await page.$$eval("[data-testid=timeline] blockquote", (q) => q.map((x) => x.textContent));
+  assert(comments.includes("fine by me"), `the comment is in the history: ${comments}`);
+  assertEq(await page.$$eval("[data-testid=task-actions]", (a) => a.length), 0, "nothing left to do");
+}, { get storageState() { return storageState; } });
+
 await setup();
 await run();

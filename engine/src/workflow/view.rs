@@ -135,9 +135,28 @@ impl Engine {
             .into_iter()
             .map(|i| (i.id.clone(), i))
             .collect();
+        // Step names come from each flow version on the page (one read per
+        // distinct version, not per task).
+        let mut flows = BTreeMap::new();
+        for inst in instances.values() {
+            let key = (inst.workflow_id.clone(), inst.workflow_version);
+            if let std::collections::btree_map::Entry::Vacant(slot) = flows.entry(key) {
+                slot.insert(
+                    self.flow_version(ctx.tenant, &inst.workflow_id, inst.workflow_version)
+                        .await?,
+                );
+            }
+        }
         let tasks = rows
             .iter()
-            .map(|t| task_view(t, instances.get(&t.instance_id), None))
+            .map(|t| {
+                let inst = instances.get(&t.instance_id);
+                let name = inst
+                    .and_then(|i| flows.get(&(i.workflow_id.clone(), i.workflow_version)))
+                    .and_then(|f| f.node(&t.node_id))
+                    .map(|n| n.label().to_owned());
+                task_view(t, inst, name)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(TaskList { tasks, more })
     }

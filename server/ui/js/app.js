@@ -14,6 +14,8 @@ import { designerView } from "./views/designer.js";
 const templatesView = async (ctx) => (await import("./views/templates.js")).templatesView(ctx);
 const dashboardView = async (ctx) => (await import("./views/dashboard.js")).dashboardView(ctx);
 const ruleView = async (ctx) => (await import("./views/rules.js")).ruleView(ctx);
+const inboxView = async (ctx) => (await import("./views/inbox.js")).inboxView(ctx);
+const taskView = async (ctx) => (await import("./views/inbox.js")).taskView(ctx);
 const publicView = async (ctx) => (await import("./views/public.js")).publicView(ctx);
 
 const TENANTS_KEY = "fw.tenants";
@@ -34,6 +36,8 @@ const routes = [
   [/^\/$/, homeView],
   [/^\/apps$/, homeView],
   [/^\/templates$/, templatesView],
+  [/^\/inbox$/, inboxView],
+  [/^\/inbox\/([\w-]+)$/, taskView, { keys: ["task"] }],
   [/^\/apps\/([\w-]+)$/, appView, { keys: ["app"] }],
   [/^\/apps\/([\w-]+)\/new-form$/, designerView, { keys: ["app"] }],
   [/^\/apps\/([\w-]+)\/rules\/new$/, ruleView, { keys: ["app"] }],
@@ -233,6 +237,7 @@ async function shell(params, content) {
     h("a.brand", { href: "/" }, "Formwork"),
     tenantSwitcher(),
     appSelect,
+    h("a.top-link", { href: "/inbox", "data-testid": "inbox" }, t("inbox.nav")),
     h("span.spacer"),
     langPicker("lang-top"),
     h("span.user", { title: me.email }, me.display_name || me.email),
