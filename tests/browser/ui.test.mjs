@@ -658,16 +658,19 @@ test("rule_editor", async ({ page }) => {
   assertEq(rules.map((r) => [r.name, r.enabled]), [["VIP welcome", false]], "saved as disabled");
 }, { get storageState() { return storageState; } });
 
+/** A form for the approval steps: a title, an amount, a note and a field a step hides. */
+const spendForm = (name) => apiCall("POST", `/apps/${ids.app}/forms`, ids.token, {
+  name,
+  fields: [
+    { key: "title", label: "Title", type: "text", required: true },
+    { key: "amount", label: "Amount", type: "number" },
+    { key: "note", label: "Note", type: "textarea" },
+    { key: "secret", label: "Secret", type: "text" },
+  ],
+});
+
 test("inbox", async ({ page }) => {
-  const form = await apiCall("POST", `/apps/${ids.app}/forms`, ids.token, {
-    name: "Expenses",
-    fields: [
-      { key: "title", label: "Title", type: "text", required: true },
-      { key: "amount", label: "Amount", type: "number" },
-      { key: "note", label: "Note", type: "textarea" },
-      { key: "secret", label: "Secret", type: "text" },
-    ],
-  });
+  const form = await spendForm("Expenses");
   await apiCall("POST", `/forms/${form.id}/workflows`, ids.token, {
     name: "Expense approval",
     nodes: [
@@ -708,6 +711,56 @@ test("inbox", async ({ page }) => {
   const comments = await page.$$eval("[data-testid=timeline] blockquote", (q) => q.map((x) => x.textContent));
   assert(comments.includes("fine by me"), `the comment is in the history: ${comments}`);
   assertEq(await page.$$eval("[data-testid=task-actions]", (a) => a.length), 0, "nothing left to do");
+}, { get storageState() { return storageState; } });
+
+test("flow_editor", async ({ page }) => {
+  allowHttpError(page, 422);
+  const form = await spendForm("Purchases");
+  await page.goto(`${BASE}/apps/${ids.app}`);
+  await page.click(`[data-testid=forms] li:has-text("Purchases") [data-testid=form-flows]`);
+  await page.click("[data-testid=new-flow]");
+  await page.waitForURL(/\/flows\/new$/);
+  await page.fill("[data-testid=flow-name]", "Purchase approval");
+  // The first step: named, all must approve, a permission per field, a timeout.
+  await page.click("[data-node=approve_1] .flow-node");
+  await page.fill("[data-testid=node-name]", "Manager");
+  await page.selectOption("[data-testid=node-mode]", "all");
+  await page.check("[data-testid=perm-grid] tr[data-field=note] input[value=edit]");
+  await page.check("[data-testid=perm-grid] tr[data-field=secret] input[value=hidden]");
+  await page.fill("[data-testid=timeout-hours]", "24");
+  // A condition after it, with a branch for large amounts.
+  await page.selectOption("[data-node=approve_1] [data-testid=add-kind]", "condition");
+  await page.click("[data-node=approve_1] [data-testid=add-after]");
+  await page.click("[data-testid=add-branch]");
+  await page.fill("[data-testid=node-name]", "Finance");
+  await page.uncheck("[data-testid=node-panel] input[name=initiator]");
+  await page.click("[data-node=condition_1] .flow-node");
+  await page.fill("[data-testid=branches] .branch:not(:has(input[data-testid=branch-default]:checked)) [data-testid=branch-when]", "record.amount > 1000");
+  assertEq(await page.$$eval("[data-testid=flow-chart] > li", (l) => l.map((x) => x.dataset.node)),
+    ["start", "approve_1", "condition_1", "approve_2", "end"], "the chart from the start down");
+
+  // The server refuses a step without assignees, and says so at that node.
+  await page.click("[data-testid=flow-save]");
+  await page.waitForSelector("[data-node=approve_2] .flow-node.invalid [data-testid=node-error]");
+  assertEq(page.url().endsWith("/flows/new"), true, "nothing saved");
+  await page.check("[data-testid=node-panel] input[name=initiator]");
+  await page.click("[data-testid=flow-save]");
+  await page.waitForURL(/\/flows\/[0-9a-f-]{36}$/);
+  const id = page.url().split("/").pop();
+  let flow = await apiCall("GET", `/workflows/${id}`, ids.token);
+  const mgr = flow.definition.nodes.find((n) => n.id === "approve_1");
+  assertEq([mgr.name, mgr.mode, mgr.fields.note, mgr.fields.secret, mgr.timeout.hours], ["Manager", "all", "edit", "hidden", 24], "the step as configured");
+  const fromCond = flow.definition.edges.filter((e) => e.from === "condition_1").map((e) => [e.to, e.when ?? null, !!e.default]);
+  assertEq(fromCond.sort(), [["approve_2", "record.amount > 1000", false], ["end", null, true]], "the branches");
+  await snap(page, "flow_editor");
+
+  // Removing the branch step rejoins its edges; a new version is saved.
+  await page.click("[data-node=approve_2] .flow-node");
+  await page.click("[data-testid=remove-node]");
+  await page.click("[data-testid=flow-save]");
+  await page.waitForSelector(".toast >> text=/version 2|版本 2/");
+  flow = await apiCall("GET", `/workflows/${id}`, ids.token);
+  assertEq(flow.definition.nodes.map((n) => n.id), ["start", "approve_1", "end", "condition_1"], "the step is gone");
 }, { get storageState() { return storageState; } });
 
 await setup();

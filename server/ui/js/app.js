@@ -16,6 +16,8 @@ const dashboardView = async (ctx) => (await import("./views/dashboard.js")).dash
 const ruleView = async (ctx) => (await import("./views/rules.js")).ruleView(ctx);
 const inboxView = async (ctx) => (await import("./views/inbox.js")).inboxView(ctx);
 const taskView = async (ctx) => (await import("./views/inbox.js")).taskView(ctx);
+const flowsView = async (ctx) => (await import("./views/flows.js")).flowsView(ctx);
+const flowView = async (ctx) => (await import("./views/flows.js")).flowView(ctx);
 const publicView = async (ctx) => (await import("./views/public.js")).publicView(ctx);
 
 const TENANTS_KEY = "fw.tenants";
@@ -45,6 +47,9 @@ const routes = [
   [/^\/apps\/([\w-]+)\/dashboards\/([\w-]+)$/, dashboardView, { keys: ["app", "dashboard"] }],
   [/^\/apps\/([\w-]+)\/forms\/([\w-]+)$/, tableView, { keys: ["app", "form"] }],
   [/^\/apps\/([\w-]+)\/forms\/([\w-]+)\/design$/, designerView, { keys: ["app", "form"] }],
+  [/^\/apps\/([\w-]+)\/forms\/([\w-]+)\/flows$/, flowsView, { keys: ["app", "form"] }],
+  [/^\/apps\/([\w-]+)\/forms\/([\w-]+)\/flows\/new$/, flowView, { keys: ["app", "form"] }],
+  [/^\/apps\/([\w-]+)\/forms\/([\w-]+)\/flows\/([\w-]+)$/, flowView, { keys: ["app", "form", "flow"] }],
   [/^\/apps\/([\w-]+)\/forms\/([\w-]+)\/new$/, recordView, { keys: ["app", "form"] }],
   [/^\/apps\/([\w-]+)\/forms\/([\w-]+)\/records\/([\w-]+)$/, recordView, { keys: ["app", "form", "record"] }],
 ];

@@ -73,7 +73,8 @@ export async function appView(ctx) {
         h("p.muted", t("app.form_meta", { fields: f.fields.length, version: f.version })),
         h("div.card-actions",
           h("a", { href: `/apps/${app.id}/forms/${f.id}/new` }, t("table.new_record")),
-          h("a", { href: `/apps/${app.id}/forms/${f.id}/design` }, t("app.design")))))),
+          h("a", { href: `/apps/${app.id}/forms/${f.id}/design` }, t("app.design")),
+          h("a", { href: `/apps/${app.id}/forms/${f.id}/flows`, "data-testid": "form-flows" }, t("flow.nav")))))),
     await (await import("./dashboard.js")).dashboardsSection(app),
     await (await import("./rules.js")).rulesSection(app));
   page.dataset.title = app.name;
