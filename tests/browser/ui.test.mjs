@@ -710,6 +710,8 @@ test("inbox", async ({ page }) => {
   assertEq(await page.getAttribute("[data-testid=flow-status]", "class"), "badge flow-approved", "the flow is approved");
   const comments = await page.$$eval("[data-testid=timeline] blockquote", (q) => q.map((x) => x.textContent));
   assert(comments.includes("fine by me"), `the comment is in the history: ${comments}`);
+  const actors = await page.$$eval("[data-testid=tl-actor]", (a) => a.map((x) => x.textContent));
+  assert(actors.some((a) => a.includes("admin")), `who acted, by name: ${actors}`);
   assertEq(await page.$$eval("[data-testid=task-actions]", (a) => a.length), 0, "nothing left to do");
 }, { get storageState() { return storageState; } });
 

@@ -361,3 +361,53 @@ e2e!(relation_expand, |srv: Server| async move {
         queried.text
     );
 });
+
+// The script the README quotes, run as written against a real server, so it
+// cannot go stale: every call answers, the VIP query sorts the biggest
+// spender first, and the bad record is refused naming both fields.
+e2e!(walkthrough_script_runs, |srv: Server| async move {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/walkthrough.sh");
+    // The server is another process, so blocking this test's thread is harmless.
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .env("FW", &srv.base)
+        .env("PW", crate::harness::DEMO_PASSWORD)
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the walkthrough failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    for step in ["== me", "== app ", "== VIP customers", "== a bad record"] {
+        assert!(stdout.contains(step), "no `{step}` step:\n{stdout}");
+    }
+    let (_, after_query) = stdout.split_once("== VIP customers").unwrap();
+    let (query, bad) = after_query.split_once("== a bad record").unwrap();
+    let body = query
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .expect("the query's answer");
+    let page: serde_json::Value = serde_json::from_str(body).expect("JSON");
+    let names: Vec<&str> = page["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["data"]["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["Cy", "Ada"], "{body}");
+    assert_eq!(page["total"], 2, "{body}");
+    assert!(bad.contains("HTTP 422"), "{bad}");
+    let refusal = bad.lines().find(|l| l.starts_with('{')).expect("the refusal");
+    let refusal: serde_json::Value = serde_json::from_str(refusal).expect("JSON");
+    let mut fields: Vec<&str> = refusal["error"]["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .filter_map(|d| d["field"].as_str())
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["name", "total_spent"], "{refusal}");
+});

@@ -41,10 +41,13 @@ export async function inboxView(ctx) {
 export async function taskView(ctx) {
   const detail = await api.get(`/tasks/${ctx.params.task}`);
   const task = detail.task;
-  const [form, flow] = await Promise.all([
+  const [form, flow, memberList] = await Promise.all([
     api.get(`/forms/${task.form_id}`),
     api.get(`/forms/${task.form_id}/records/${task.record_id}/workflow`),
+    // Names for the timeline, where the caller may list members.
+    api.get("/members").catch(() => []),
   ]);
+  const names = new Map(memberList.map((m) => [m.user_id, m.display_name || m.email]));
   const data = detail.record?.data ?? {};
   const perms = detail.fields ?? {};
   const inputs = new Map();
@@ -67,7 +70,7 @@ export async function taskView(ctx) {
   const banner = h("div.error-banner", { hidden: true, role: "alert", "data-testid": "task-error" });
   const earlier = [...new Set(flow.history.map((e) => e.node).filter((n) => n && n !== task.node))];
   const target = h("select", { name: "to", "data-testid": "task-to", hidden: true });
-  let members = null;
+  let members = memberList.length ? memberList : null;
 
   const act = async (action) => {
     banner.hidden = true;
@@ -84,8 +87,14 @@ export async function taskView(ctx) {
     }
     if (action === "return" || NEEDS_MEMBER.has(action)) {
       if (NEEDS_MEMBER.has(action)) {
-        members = members ?? await api.get("/members");
-        mount(target, members.map((m) => h("option", { value: m.user_id ?? m.id }, m.display_name || m.email)));
+        try {
+          members = members ?? await api.get("/members");
+        } catch (e) {
+          banner.textContent = e.display();
+          banner.hidden = false;
+          return;
+        }
+        mount(target, members.map((m) => h("option", { value: m.user_id }, m.display_name || m.email)));
       } else {
         mount(target, h("option", { value: "initiator" }, t("inbox.to_initiator")),
           earlier.map((n) => h("option", { value: n }, n)));
@@ -123,6 +132,7 @@ export async function taskView(ctx) {
     h("div",
       h("strong", t(`inbox.event.${e.action}`) === `inbox.event.${e.action}` ? e.action : t(`inbox.event.${e.action}`)),
       e.node ? h("span.muted", ` · ${e.node}`) : null,
+      e.actor ? h("span.muted", { "data-testid": "tl-actor" }, ` · ${names.get(e.actor) ?? e.actor}`) : null,
       h("p.muted.small", when(e.at)),
       e.comment ? h("blockquote", e.comment) : null))));
 
