@@ -1296,3 +1296,102 @@ both_backends!(
     forward_relations_round_trip,
     forward_relations_and_member_lists_round_trip
 );
+
+/// Issue acceptance: a tenant adds a field to its customers form, edits a
+/// rule and deletes a form; a second tenant's CRM and the template are
+/// unchanged; the edited app exported and imported into a third tenant is
+/// the same app.
+async fn edits_stay_in_their_tenant(t: &TestDb) {
+    let crm = builtin("crm").unwrap();
+    let template_hash = crm.hash();
+    let a_ctx = t.tenant("edits-a").await.at(t0());
+    let b_ctx = t.tenant("edits-b").await.at(t0());
+    let a = install(t, &a_ctx, &crm, &no_sample()).await;
+    let b = install(t, &b_ctx, &crm, &no_sample()).await;
+    let b_before = t.engine.export_app(&b_ctx, b.app).await.unwrap();
+
+    // Tenant A's edits.
+    let customers = a.form("customers");
+    let mut def =
+        serde_json::to_value(&t.engine.get_form(&a_ctx, customers).await.unwrap().definition).unwrap();
+    def["fields"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"key": "wechat", "label": "微信 WeChat", "type": "text"}));
+    t.engine
+        .update_form(&a_ctx, customers, def, UpdateFormOptions::default())
+        .await
+        .unwrap();
+    let rule = t
+        .engine
+        .get_rule(&a_ctx, a.rules["birthday_coupon"])
+        .await
+        .unwrap();
+    let script = format!("log(\"ours\");\n{}", rule.script.clone().unwrap());
+    let mut edited = json!({"name": rule.name, "form_id": rule.form_id.to_string(), "enabled": rule.enabled,
+                            "trigger": rule.trigger, "script": script});
+    if let Some(c) = &rule.condition {
+        edited["condition"] = json!(c);
+    }
+    t.engine.update_rule(&a_ctx, rule.id, edited).await.unwrap();
+    t.engine.delete_form(&a_ctx, a.form("quotes")).await.unwrap();
+
+    // The template and tenant B did not move.
+    assert_eq!(
+        builtin("crm").unwrap().hash(),
+        template_hash,
+        "the embedded template"
+    );
+    let b_after = t.engine.export_app(&b_ctx, b.app).await.unwrap();
+    assert_eq!(b_after.package.hash(), b_before.package.hash(), "tenant B's app");
+    let b_customers = t.engine.get_form(&b_ctx, b.form("customers")).await.unwrap();
+    assert!(!b_customers.definition.fields.iter().any(|f| f.key == "wechat"));
+    assert!(t.engine.get_form(&b_ctx, b.form("quotes")).await.is_ok());
+    let b_rule = t
+        .engine
+        .get_rule(&b_ctx, b.rules["birthday_coupon"])
+        .await
+        .unwrap();
+    assert_eq!(
+        b_rule.script, rule.script,
+        "tenant B's rule keeps the template's script"
+    );
+
+    // Tenant A's export carries the edits; imported into C it is the same app.
+    let first = t.engine.export_app(&a_ctx, a.app).await.unwrap();
+    let files = first.package.files();
+    assert!(
+        !files.contains_key("forms/quotes.json"),
+        "the deleted form is not exported"
+    );
+    assert!(
+        files["forms/customers.json"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["key"] == "wechat")
+    );
+    assert!(
+        files["rules/birthday_coupon.rhai"]
+            .as_str()
+            .unwrap()
+            .starts_with("log(\"ours\");")
+    );
+    let c_ctx = t.tenant("edits-c").await.at(t0());
+    let c = t
+        .engine
+        .import_package(&c_ctx, &first.to_bundle(), &no_sample())
+        .await
+        .unwrap_or_else(|e| panic!("import: {e} {:?}", e.details()));
+    assert_eq!(c.forms.len(), a.forms.len() - 1);
+    let second = t.engine.export_app(&c_ctx, c.app).await.unwrap();
+    let diff: Vec<&String> = files
+        .iter()
+        .filter(|(k, v)| second.package.files().get(*k) != Some(*v))
+        .map(|(k, _)| k)
+        .collect();
+    assert!(diff.is_empty(), "files differ after the round trip: {diff:?}");
+    assert_eq!(first.package.hash(), second.package.hash());
+}
+
+both_backends!(tenant_edits_stay_in_their_tenant, edits_stay_in_their_tenant);
