@@ -783,7 +783,11 @@ both_backends!(
     birthday_email_reaches_the_customer
 );
 
-/// The samples under `examples/rules/` are valid rules.
+/// The samples under `examples/rules/` are valid rules, and each one's
+/// test-run gives the output written down for it in
+/// `examples/rules/expected.json` (ids there are `{ann}`, `{ann8}` for its
+/// first 8 characters, `{order}` and `{customers}`; `{owner}` is the
+/// member's e-mail).
 async fn example_rules_are_valid(t: &TestDb) {
     let ctx = t.tenant("samples").await;
     let app = t
@@ -807,7 +811,6 @@ async fn example_rules_are_valid(t: &TestDb) {
                 .await
                 .unwrap()
                 .id
-                .to_string()
         }
     };
     let customers = form(
@@ -840,6 +843,48 @@ async fn example_rules_are_valid(t: &TestDb) {
         ]),
     )
     .await;
+    form(
+        "tasks",
+        json!([
+            {"key": "title", "label": "Title", "type": "text", "required": true},
+            {"key": "customer", "label": "Customer", "type": "text"},
+            {"key": "owner", "label": "Owner", "type": "text"},
+            {"key": "due", "label": "Due", "type": "date"}
+        ]),
+    )
+    .await;
+    let owner = t.engine.me(&ctx).await.unwrap().email;
+    let add = |form: FormId, data: Value| {
+        let engine = t.engine.clone();
+        let ctx = ctx.clone();
+        async move {
+            engine
+                .create_record(&ctx, form, RecordInput { data: obj(data) }, None)
+                .await
+                .unwrap()
+                .id
+                .to_string()
+        }
+    };
+    let ann = add(
+        customers,
+        json!({"name": "Ann", "email": "ann@example.com", "birthday": "1990-04-02",
+               "total_spent": 12000, "owner": owner}),
+    )
+    .await;
+    add(
+        orders,
+        json!({"customer": ann, "ordered_at": "2026-01-01", "amount": 300}),
+    )
+    .await;
+    let order = add(
+        orders,
+        json!({"customer": ann, "ordered_at": "2026-01-31", "amount": 500}),
+    )
+    .await;
+    let expected: Map<String, Value> =
+        serde_json::from_str(include_str!("../../examples/rules/expected.json")).unwrap();
+    let mut seen = Vec::new();
     for (name, text) in [
         (
             "birthday-coupon",
@@ -863,46 +908,53 @@ async fn example_rules_are_valid(t: &TestDb) {
         ),
     ] {
         let text = text
-            .replace("<customers form id>", &customers)
-            .replace("<orders form id>", &orders);
+            .replace("<customers form id>", &customers.to_string())
+            .replace("<orders form id>", &orders.to_string());
         let def: Value = serde_json::from_str(&text).unwrap();
         let rule = match t.engine.create_rule(&ctx, app, def).await {
             Ok(r) => r,
             Err(e) => panic!("examples/rules/{name}.json: {e} {:?}", e.details()),
         };
-        // Test-run the record rules over a real customer.
-        if rule.form_id.to_string() == customers && rule.trigger["kind"] != "schedule" {
-            let ann = t
-                .engine
-                .create_record(
-                    &ctx,
-                    rule.form_id,
-                    RecordInput {
-                        data: obj(
-                            json!({"name": "Ann", "email": "ann@example.com", "birthday": "1990-04-02",
-                                         "total_spent": 12000, "owner": "owner@samples.test"}),
-                        ),
-                    },
-                    None,
-                )
-                .await
-                .unwrap();
-            let out = t
-                .engine
-                .test_rule(
-                    &ctx,
-                    rule.id,
-                    TestRunInput {
-                        record_id: Some(ann.id),
-                        old: Some(obj(json!({"total_spent": 9000}))),
-                        ..TestRunInput::default()
-                    },
-                )
-                .await
-                .unwrap();
-            assert!(out.error.is_none() && !out.effects.is_empty(), "{name}: {out:?}");
+        let case = expected
+            .get(name)
+            .unwrap_or_else(|| panic!("examples/rules/expected.json has no `{name}`"));
+        let record_id = match case["record"].as_str() {
+            Some("ann") => Some(ann.parse().unwrap()),
+            Some("order") => Some(order.parse().unwrap()),
+            _ => None,
+        };
+        let out = t
+            .engine
+            .test_rule(
+                &ctx,
+                rule.id,
+                TestRunInput {
+                    record_id,
+                    old: case.get("old").and_then(Value::as_object).cloned(),
+                    at: Some(case["at"].as_str().unwrap().parse().unwrap()),
+                    ..TestRunInput::default()
+                },
+            )
+            .await
+            .unwrap();
+        let text = serde_json::to_string(&json!({
+            "condition": out.condition, "effects": out.effects, "logs": out.logs, "error": out.error,
+        }))
+        .unwrap()
+        .replace(&customers.to_string(), "{customers}")
+        .replace(&ann, "{ann}")
+        .replace(&order, "{order}")
+        // Ids made in the same minute share their first 8 characters, so
+        // the short form is replaced only once every whole id is.
+        .replace(&ann[..8], "{ann8}")
+        .replace(&owner, "{owner}");
+        let got: Value = serde_json::from_str(&text).unwrap();
+        for k in ["condition", "effects", "logs", "error"] {
+            assert_eq!(got[k], case[k], "examples/rules/{name}: `{k}` differs:\n{got:#}");
         }
+        seen.push(name);
     }
+    assert_eq!(seen.len(), expected.len(), "every expected output has its sample");
 }
 both_backends!(example_rules_are_valid, example_rules_are_valid);
 
