@@ -228,10 +228,25 @@ test("dashboard", async ({ page }) => {
   assert((await page.textContent("dialog [data-testid=chart-error]")).length > 0, "an error is shown");
   await page.click("dialog [data-testid=chart-cancel]");
 
-  // Kept across a reload.
+  // A ratio with its own denominator, and tiers in a chosen order.
+  await page.click("[data-chart=chart_1] [data-testid=chart-edit]");
+  await page.selectOption("dialog select[name=op]", "ratio");
+  await page.fill("dialog textarea[name=numerator]", '{"field":"total_spent","op":"gte","value":1000}');
+  await page.fill("dialog textarea[name=denominator]", '{"field":"total_spent","op":"gte","value":100}');
+  await page.fill("dialog input[name=order]", "regular, VIP");
+  await page.click("[data-testid=chart-save]");
+  await page.waitForSelector("dialog", { state: "detached" });
+  const saved = await apiCall("GET", `/dashboards/${page.url().split("/").pop()}`, ids.token);
+  const bars = saved.definition.charts.find((c) => c.id === "chart_1");
+  assertEq([bars.measure.numerator.value, bars.measure.denominator.value, bars.order], [1000, 100, ["regular", "VIP"]], "ratio and order saved");
+  await page.waitForFunction(() => [...document.querySelectorAll("[data-chart=chart_1] rect.bar")].map((r) => r.dataset.key).join() === "regular,VIP");
+
+  // The second chart moves up, and the order is kept across a reload.
+  await page.click("[data-chart=chart_2] [data-testid=chart-up]");
+  await page.waitForFunction(() => [...document.querySelectorAll("[data-testid=chart]")].map((c) => c.dataset.chart).join() === "chart_2,chart_1");
   await page.reload();
   await page.waitForSelector("[data-chart=chart_2] [data-testid=chart-number]");
-  assertEq(await page.$$eval("[data-testid=chart]", (c) => c.length), 2, "two charts");
+  assertEq(await page.$$eval("[data-testid=chart]", (c) => c.map((x) => x.dataset.chart)), ["chart_2", "chart_1"], "two charts, reordered");
   await snap(page, "dashboard");
 }, { get storageState() { return storageState; } });
 

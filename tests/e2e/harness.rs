@@ -184,8 +184,10 @@ impl Server {
     /// Starts a server on a fresh database; `None` when the PostgreSQL variant is skipped.
     pub async fn start(backend: Backend, opts: Opts) -> Option<Self> {
         let db = TestDb::create(backend).await?;
+        // Bounded, with room for the slowest call (a sample-data import on
+        // PostgreSQL on a busy 2-core machine has come close to a minute).
         let client = Client::builder()
-            .timeout(Duration::from_secs(60))
+            .timeout(Duration::from_secs(180))
             .build()
             .unwrap();
         let mut srv = Self {

@@ -32,6 +32,7 @@ fn body_for(operation_id: &str) -> Option<Value> {
             "nodes": [{"id": "start", "kind": "start"}, {"id": "end", "kind": "end"}],
             "edges": [{"from": "start", "to": "end"}]}),
         "run_rule" => json!({"record_ids": []}),
+        "preview_schedule" => json!({"cron": "0 9 * * 1"}),
         "create_member" => json!({"email": "b-new@b.test", "password": "password-123"}),
         "update_member" => json!({"role": "admin"}),
         "create_department" | "update_department" => json!({"name": "B dept"}),

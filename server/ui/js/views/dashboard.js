@@ -70,6 +70,14 @@ export async function dashboardView(ctx) {
     h("figcaption.chart-head",
       h("strong", c.title || c.id),
       h("span.chart-actions",
+        h("button.link", {
+          type: "button", "data-testid": "chart-up", disabled: i === 0, "aria-label": t("dash.move_up"), title: t("dash.move_up"),
+          on: { click: () => move(i, -1) },
+        }, "↑"),
+        h("button.link", {
+          type: "button", "data-testid": "chart-down", disabled: i === def.charts.length - 1, "aria-label": t("dash.move_down"), title: t("dash.move_down"),
+          on: { click: () => move(i, 1) },
+        }, "↓"),
         h("button.link", { type: "button", "data-testid": "chart-edit", on: { click: () => edit(i) } }, t("dash.edit_chart")),
         h("button.link", {
           type: "button", "data-testid": "chart-remove",
@@ -81,6 +89,14 @@ export async function dashboardView(ctx) {
           },
         }, t("common.delete")))),
     h("div.chart-body", drawChart(c, data)));
+
+  // Reorders the charts; the server keeps the order it is given.
+  const move = async (i, by) => {
+    const charts = def.charts.slice();
+    const [c] = charts.splice(i, 1);
+    charts.splice(i + by, 0, c);
+    try { await save({ ...def, charts }); } catch (e) { toast(e.display(), "error"); }
+  };
 
   const edit = async (i) => {
     const chart = i === null
@@ -127,8 +143,12 @@ function chartDialog(chart, forms, onSave) {
   const field = h("select", { name: "field" });
   const filter = h("textarea", { name: "filter", rows: 3, spellcheck: false, value: chart.filter ? JSON.stringify(chart.filter) : "" });
   const numerator = h("textarea", { name: "numerator", rows: 2, spellcheck: false, value: chart.measure?.numerator ? JSON.stringify(chart.measure.numerator) : "" });
+  const denominator = h("textarea", { name: "denominator", rows: 2, spellcheck: false, value: chart.measure?.denominator ? JSON.stringify(chart.measure.denominator) : "" });
+  const order = h("input", { name: "order", value: (chart.order ?? []).join(", "), placeholder: t("chart.order_hint") });
   const builderBox = h("div.dash-filter-builder");
   const numeratorRow = control("numerator", t("chart.numerator"), numerator);
+  const denominatorRow = control("denominator", t("chart.denominator"), denominator);
+  const orderRow = control("order", t("chart.order"), order);
   const bucketRow = control("bucket", t("chart.bucket"), bucket);
   const fieldRow = control("field", t("chart.field"), field);
 
@@ -151,6 +171,8 @@ function chartDialog(chart, forms, onSave) {
     bucketRow.hidden = !(g && valueKind(g.type) === "date");
     fieldRow.hidden = !["sum", "avg", "min", "max", "nps"].includes(op.value);
     numeratorRow.hidden = op.value !== "ratio";
+    denominatorRow.hidden = op.value !== "ratio";
+    orderRow.hidden = !group.value || bucketRow.hidden === false;
   };
   form.addEventListener("change", () => fillFields("", ""));
   group.addEventListener("change", shown);
@@ -175,12 +197,15 @@ function chartDialog(chart, forms, onSave) {
     if (op.value === "ratio") {
       const n = parseJson(numerator, "numerator");
       if (n !== undefined) next.measure.numerator = n;
-      if (chart.measure?.denominator !== undefined) next.measure.denominator = chart.measure.denominator;
+      const d = parseJson(denominator, "denominator");
+      if (d !== undefined) next.measure.denominator = d;
     }
     const f = parseJson(filter, "filter");
     if (f !== undefined) next.filter = f; else delete next.filter;
-    // Category order only applies while the grouping stays the same.
-    if (next.group_by?.field !== chart.group_by?.field) delete next.order;
+    // Category order (funnel stages): keys as typed; numbers stay numbers.
+    const keys = orderRow.hidden ? [] : order.value.split(",").map((x) => x.trim()).filter(Boolean)
+      .map((x) => (/^-?\d+(\.\d+)?$/.test(x) ? Number(x) : x === "true" ? true : x === "false" ? false : x));
+    if (keys.length) next.order = keys; else delete next.order;
     return next;
   };
 
@@ -194,6 +219,8 @@ function chartDialog(chart, forms, onSave) {
       control("op", t("chart.measure"), op),
       fieldRow,
       numeratorRow,
+      denominatorRow,
+      orderRow,
       control("filter", t("chart.filter"), filter),
       h("details", h("summary", t("chart.build_filter")), builderBox),
       err),
