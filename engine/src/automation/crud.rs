@@ -235,7 +235,7 @@ impl Engine {
     }
 
     /// The next `count` instants (at most [`MAX_PREVIEW_TIMES`]) of a
-    /// 5-field cron expression after `from`, read in `timezone` (the
+    /// 5-field cron expression after the context's now, read in `timezone` (the
     /// tenant's when absent), as a schedule trigger would fire.
     ///
     /// # Errors
