@@ -702,6 +702,7 @@ test("inbox", async ({ page }) => {
   await page.goto(`${BASE}/`);
   await page.click("[data-testid=inbox]");
   await page.waitForURL(/\/inbox$/);
+  assertEq((await page.textContent("[data-testid=tasks] li [data-testid=task-form]")).trim(), "· Expenses", "the task names its form");
   await page.click("[data-testid=tasks] a >> text=Check the expense");
   await page.waitForSelector("[data-testid=task-record]");
   // The step's permissions: read-only as text, editable as an input, hidden not there at all.

@@ -43,6 +43,11 @@ export function t(key, params) {
 }
 
 /** t() when the key exists, else `fallback` (server text we cannot translate). */
+/** An instant as the browser's locale writes it ("" for none). */
+export function formatTime(ts) {
+  return ts ? new Date(ts).toLocaleString() : "";
+}
+
 export function tOr(key, fallback) {
   return key in messages[lang] ? t(key) : fallback;
 }

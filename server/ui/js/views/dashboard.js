@@ -172,7 +172,7 @@ function chartDialog(chart, forms, onSave) {
     fieldRow.hidden = !["sum", "avg", "min", "max", "nps"].includes(op.value);
     numeratorRow.hidden = op.value !== "ratio";
     denominatorRow.hidden = op.value !== "ratio";
-    orderRow.hidden = !group.value || bucketRow.hidden === false;
+    orderRow.hidden = !group.value || !bucketRow.hidden;
   };
   form.addEventListener("change", () => fillFields("", ""));
   group.addEventListener("change", shown);

@@ -145,7 +145,7 @@ export async function flowView(ctx) {
 
   const redraw = () => { drawChart(); drawPanel(); };
 
-  const drawChart = () => mount(chart, ordered(def).map((node, i, all) => {
+  const drawChart = () => mount(chart, ordered(def).map((node, i) => {
     const out = def.edges.filter((e) => e.from === node.id);
     const errs = nodeErrors.get(node.id) ?? [];
     const branchy = node.kind === "condition" || node.kind === "parallel";
@@ -163,7 +163,7 @@ export async function flowView(ctx) {
       branchy && out.length ? h("ul.flow-branches", out.map((e) => h("li",
         e.default ? t("flow.default_branch") : (e.when ?? ""), " → ", def.nodes.find((n) => n.id === e.to)?.name || e.to))) : null,
       errs.map((m) => h("p.field-error", { "data-testid": "node-error" }, m))),
-      node.kind !== "end" && i < all.length
+      node.kind !== "end"
         ? h("div.flow-add",
           h("select", { "aria-label": t("flow.add_kind"), "data-testid": "add-kind" }, STEP_KINDS.map((k) => h("option", { value: k }, t(`flow.kind.${k}`)))),
           h("button.link", {

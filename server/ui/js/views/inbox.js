@@ -4,23 +4,24 @@
 // actions the server offers, and the flow's history as a timeline.
 import { api } from "../api.js";
 import { h, mount, toast } from "../dom.js";
-import { t, detailMessage } from "../i18n.js";
+import { t, tOr, detailMessage, formatTime } from "../i18n.js";
 import { fieldInput, formRow, display } from "../fields.js";
-import { navigate } from "../app.js";
+import { formsOf, navigate } from "../app.js";
 
 const BOXES = ["todo", "done", "initiated", "cc"];
 // Actions that need a target: `return` goes to the initiator or an earlier
 // step, `transfer` and `add_approver` to a member.
 const NEEDS_MEMBER = new Set(["transfer", "add_approver"]);
 
-function when(ts) {
-  return ts ? new Date(ts).toLocaleString() : "";
-}
-
 /** `/inbox?box=todo|done|initiated|cc` */
 export async function inboxView(ctx) {
   const box = BOXES.includes(ctx.query.get("box")) ? ctx.query.get("box") : "todo";
   const list = await api.get(`/tasks?box=${box}`);
+  // Each task says which form it is on (the forms of its apps, cached).
+  const formName = new Map();
+  for (const app of new Set(list.tasks.map((x) => x.app_id))) {
+    try { for (const f of await formsOf(app)) formName.set(f.id, f.name); } catch { /* an app the caller cannot list */ }
+  }
   const tabs = h("nav.tabs", { "aria-label": t("inbox.title") }, BOXES.map((b) => h("a", {
     href: `/inbox?box=${b}`, class: b === box ? "active" : "", "aria-current": b === box ? "page" : false, "data-box": b,
   }, t(`inbox.box.${b}`))));
@@ -31,7 +32,8 @@ export async function inboxView(ctx) {
       ? h("p.empty", t("inbox.empty"))
       : h("ul.task-list", { "data-testid": "tasks" }, list.tasks.map((task) => h("li.card.task", { "data-task": task.id },
         h("a.card-link", { href: `/inbox/${task.id}` }, h("strong", task.node_name || task.node)),
-        h("p.muted.small", t(`inbox.status.${task.status}`), " · ", when(task.acted_at ?? task.created_at),
+        formName.has(task.form_id) ? h("span.muted", { "data-testid": "task-form" }, ` · ${formName.get(task.form_id)}`) : null,
+        h("p.muted.small", t(`inbox.status.${task.status}`), " · ", formatTime(task.acted_at ?? task.created_at),
           task.instance_status ? [" · ", t(`inbox.flow.${task.instance_status}`)] : null)))));
   page.dataset.title = t("inbox.title");
   return page;
@@ -130,10 +132,10 @@ export async function taskView(ctx) {
   const timeline = h("ol.timeline", { "data-testid": "timeline" }, flow.history.map((e) => h("li", { "data-action": e.action },
     h("span.tl-dot", { "aria-hidden": "true" }),
     h("div",
-      h("strong", t(`inbox.event.${e.action}`) === `inbox.event.${e.action}` ? e.action : t(`inbox.event.${e.action}`)),
+      h("strong", tOr(`inbox.event.${e.action}`, e.action)),
       e.node ? h("span.muted", ` · ${e.node}`) : null,
       e.actor ? h("span.muted", { "data-testid": "tl-actor" }, ` · ${names.get(e.actor) ?? e.actor}`) : null,
-      h("p.muted.small", when(e.at)),
+      h("p.muted.small", formatTime(e.at)),
       e.comment ? h("blockquote", e.comment) : null))));
 
   const page = h("section.page.task-page",

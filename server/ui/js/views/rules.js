@@ -5,7 +5,7 @@
 // show at their line, a test-run panel and the run log.
 import { api } from "../api.js";
 import { h, debounce, mount, toast } from "../dom.js";
-import { t, detailMessage } from "../i18n.js";
+import { t, tOr, detailMessage, formatTime } from "../i18n.js";
 import { formsOf, navigate } from "../app.js";
 import { valueKind } from "../fields.js";
 
@@ -23,16 +23,12 @@ function inputOf(rule) {
   return def;
 }
 
-function when(ts) {
-  return ts ? new Date(ts).toLocaleString() : "";
-}
-
 function outcomeBadge(outcome) {
   return h(`span.badge.outcome-${outcome}`, { "data-outcome": outcome }, t(`rules.outcome.${outcome}`));
 }
 
 /** One line saying what fires the rule. */
-function triggerText(tr, forms) {
+function triggerText(tr) {
   const kind = tr?.kind ?? "";
   if (kind === "schedule") return `${t("rules.trigger.schedule")} · ${tr.cron}`;
   if (kind === "date_field") {
@@ -40,7 +36,7 @@ function triggerText(tr, forms) {
     const dir = (tr.offset_days ?? 0) < 0 ? t("rules.before") : t("rules.after");
     return `${t("rules.trigger.date_field")} · ${tr.field} ${n} ${t("rules.days")} ${dir} ${tr.at ?? "09:00"}`;
   }
-  return t(`rules.trigger.${kind}`) || kind;
+  return tOr(`rules.trigger.${kind}`, kind);
 }
 
 /** The rules section of an app's page. */
@@ -68,10 +64,10 @@ export async function rulesSection(app) {
       h("td", h("a", { href: `/apps/${app.id}/rules/${r.id}` }, r.name),
         r.disabled_reason ? h("p.muted.small", r.disabled_reason) : null),
       h("td", formName.get(r.form_id) ?? ""),
-      h("td", triggerText(r.trigger, forms)),
+      h("td", triggerText(r.trigger)),
       h("td", h("label.switch", toggle)),
       h("td", { "data-testid": "rule-last-run" },
-        r.last_run ? [outcomeBadge(r.last_run.outcome), " ", h("span.muted.small", when(r.last_run.at))] : h("span.muted", t("rules.never_ran"))));
+        r.last_run ? [outcomeBadge(r.last_run.outcome), " ", h("span.muted.small", formatTime(r.last_run.at))] : h("span.muted", t("rules.never_ran"))));
   };
   return h("section.rules-section",
     h("div.page-head", h("h2", t("rules.title")),
@@ -417,7 +413,7 @@ async function runLog(ruleId) {
     const page = await api.get(`/rules/${ruleId}/runs?limit=20${cursor ? `&cursor=${cursor}` : ""}`);
     for (const r of page.runs) {
       body.append(h("tr", { "data-run": r.id },
-        h("td", when(r.finished_at)),
+        h("td", formatTime(r.finished_at)),
         h("td", outcomeBadge(r.outcome)),
         h("td", r.detail?.trigger ?? ""),
         h("td.small", r.detail?.record_id ?? ""),
