@@ -7,6 +7,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use engine::ids::{FormId, TenantId};
 use engine::meta::field_type::builtin;
 use engine::meta::model::FormDef;
+use engine::query::model::QueryEnv;
 use engine::query::run::plan_list;
 use engine::query::{QueryRequest, RecordScope};
 use engine::store::Backend;
@@ -72,7 +73,7 @@ fn compile_filter(c: &mut Criterion) {
                     &def,
                     black_box(&req),
                     RecordScope::Live,
-                    now,
+                    QueryEnv::at(now),
                 )
                 .expect("valid request");
                 black_box(plan.select.build(db_backend))

@@ -217,12 +217,60 @@ async fn check_views(t: &TestDb, ctx: &Ctx, crm: &Installed, after_month: bool) 
             .unwrap_or_else(|e| panic!("view {key}: {e}"));
         let should_have_rows = match key.as_str() {
             "churn_risk" => after_month,
+            // Only follow-ups due in the current calendar week.
+            "my_follow_ups_this_week" => false,
             _ => true,
         };
         if should_have_rows {
             assert!(!page.records.is_empty(), "view {key} is empty");
         }
+        if key.starts_with("my_") {
+            // `$me`: the installer owns the sample data; every row is theirs,
+            // and another member's copy of the view shows none of it.
+            let me = ctx.actor.to_string();
+            for r in &page.records {
+                assert_eq!(r.data["owner"], json!(me), "view {key}: {}", r.id);
+            }
+            let other = t.member(ctx, Role::Member).await;
+            let req = QueryRequest::from_json(&query).unwrap();
+            let theirs = t
+                .engine
+                .query_records(&other, view.form_id, req, false)
+                .await
+                .unwrap();
+            assert!(theirs.records.is_empty(), "view {key} as another member");
+        }
+        if key == "my_follow_ups_this_week" {
+            let today = ctx.now.date_naive();
+            let monday = today - TimeDelta::days(i64::from(today.weekday().num_days_from_monday()));
+            for r in &page.records {
+                let due = date_of(r, "next_follow_up_on").unwrap();
+                assert!(
+                    monday <= due && due < monday + TimeDelta::days(7),
+                    "{key}: {due} not this week"
+                );
+            }
+        }
     }
+    let all_follow_ups = all(t, ctx, crm.form("follow_ups")).await;
+    let today = ctx.now.date_naive();
+    let monday = today - TimeDelta::days(i64::from(today.weekday().num_days_from_monday()));
+    let due_this_week = all_follow_ups
+        .iter()
+        .filter(|r| {
+            date_of(r, "next_follow_up_on").is_some_and(|d| monday <= d && d < monday + TimeDelta::days(7))
+        })
+        .count();
+    let id = crm.views["my_follow_ups_this_week"];
+    let view = t.engine.get_view(ctx, id).await.unwrap();
+    let mut query = view.query.clone();
+    query["limit"] = json!(1000);
+    let page = t
+        .engine
+        .query_records(ctx, view.form_id, QueryRequest::from_json(&query).unwrap(), false)
+        .await
+        .unwrap();
+    assert_eq!(page.records.len(), due_this_week, "my follow-ups this week");
 }
 
 async fn check_dashboards(t: &TestDb, ctx: &Ctx, crm: &Installed, after_month: bool) {

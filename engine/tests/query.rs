@@ -13,6 +13,7 @@ use engine::error::{ErrorCode, HasCode};
 use engine::ids::{AppId, FormId, RecordId, TagId, TenantId, UserId};
 use engine::meta::field_type::{FieldType, FieldTypes, Kinded, SqlCast};
 use engine::meta::model::{FieldDef, FormDef};
+use engine::query::model::QueryEnv;
 use engine::query::{
     AggregateRequest, AggregateResult, Page, QueryError, QueryRequest, RecordScope, aggregate_records,
     list_records,
@@ -330,6 +331,10 @@ impl Fixture {
     }
 
     async fn list_scope(&self, req: Value, scope: RecordScope) -> Result<Page, QueryError> {
+        self.list_in(req, scope, QueryEnv::at(now())).await
+    }
+
+    async fn list_in(&self, req: Value, scope: RecordScope, env: QueryEnv) -> Result<Page, QueryError> {
         let req: QueryRequest = serde_json::from_value(req).unwrap();
         list_records(
             &self.db,
@@ -339,7 +344,7 @@ impl Fixture {
             &self.def,
             &req,
             scope,
-            now(),
+            env,
         )
         .await
     }
@@ -364,7 +369,7 @@ impl Fixture {
             &self.types,
             &self.def,
             &req,
-            now(),
+            QueryEnv::at(now()),
         )
         .await
     }
@@ -1154,7 +1159,7 @@ async fn errors_name_the_problem() {
         &f.def,
         &req,
         RecordScope::Live,
-        now(),
+        QueryEnv::at(now()),
     )
     .await
     .unwrap_err();
@@ -1261,7 +1266,7 @@ async fn sqlite_uses_the_per_form_indexes() {
                 &f.def,
                 &req,
                 RecordScope::Live,
-                now(),
+                QueryEnv::at(now()),
             )
             .unwrap();
             let stmt = sea_orm::QueryTrait::build(&plan.select, sea_orm::DbBackend::Sqlite);
@@ -1355,7 +1360,7 @@ fn operands_are_bound_not_spliced() {
             &def,
             &req,
             RecordScope::Live,
-            now(),
+            QueryEnv::at(now()),
         )
         .unwrap();
         let stmt = sea_orm::QueryTrait::build(&plan.select, db_backend);
@@ -1401,6 +1406,182 @@ async fn builtin_registry_works_the_same() {
                 {"key": {"vip": true}, "values": {"sum_spent": 6200.5}}
             ])
         );
+    })
+    .await;
+}
+
+/// `in_period` counts calendar periods in the zone the environment gives
+/// (weeks from Monday), on dates and instants; `$me` stands for the asking
+/// member on user fields only.
+#[tokio::test]
+async fn calendar_periods_and_me() {
+    on_both(|db| async move {
+        let tenant = TenantId::new();
+        let form = FormId::new();
+        let rows = [
+            ("A", "2026-11-22T23:30:00.000Z", "2026-11-23"),
+            ("B", "2026-11-23T00:00:00.000Z", "2026-11-29"),
+            ("C", "2026-11-29T23:59:00.000Z", "2026-11-30"),
+            ("D", "2026-11-01T00:00:00.000Z", "2026-11-16"),
+            ("E", "2026-10-31T20:00:00.000Z", "2026-10-01"),
+            ("F", "2025-12-31T12:00:00.000Z", "2026-12-31"),
+        ];
+        for (name, order, birthday) in rows {
+            let data = json!({"name": name, "last_order": order, "birthday": birthday});
+            insert_record(&db, tenant, form, data, now(), None).await;
+        }
+        let f = Fixture {
+            db,
+            tenant,
+            form,
+            types: types(),
+            def: form_def(),
+        };
+        let shanghai: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+        let env = |zone| QueryEnv {
+            zone,
+            ..QueryEnv::at(now())
+        };
+        let names_in = |filter: Value, env: QueryEnv| {
+            let f = &f;
+            async move {
+                let page = f
+                    .list_in(json!({"filter": filter, "limit": 100}), RecordScope::Live, env)
+                    .await
+                    .unwrap_or_else(|e| panic!("{filter}: {e}"));
+                let mut n = names(&page);
+                n.sort();
+                n
+            }
+        };
+        // (zone, unit, offset, last_order matches, birthday matches); now
+        // is Monday 2026-11-23 12:00 UTC (20:00 in Shanghai).
+        type Case<'a> = (chrono_tz::Tz, &'a str, i64, &'a [&'a str], &'a [&'a str]);
+        let cases: [Case; 18] = [
+            (chrono_tz::Tz::UTC, "day", 0, &["B"], &["A"]),
+            (chrono_tz::Tz::UTC, "week", 0, &["B", "C"], &["A", "B"]),
+            (chrono_tz::Tz::UTC, "week", -1, &["A"], &["D"]),
+            (chrono_tz::Tz::UTC, "week", 1, &[], &["C"]),
+            (
+                chrono_tz::Tz::UTC,
+                "month",
+                0,
+                &["A", "B", "C", "D"],
+                &["A", "B", "C", "D"],
+            ),
+            (chrono_tz::Tz::UTC, "month", -1, &["E"], &["E"]),
+            (
+                chrono_tz::Tz::UTC,
+                "quarter",
+                0,
+                &["A", "B", "C", "D", "E"],
+                &["A", "B", "C", "D", "E", "F"],
+            ),
+            (
+                chrono_tz::Tz::UTC,
+                "year",
+                0,
+                &["A", "B", "C", "D", "E"],
+                &["A", "B", "C", "D", "E", "F"],
+            ),
+            (chrono_tz::Tz::UTC, "year", -1, &["F"], &[]),
+            (shanghai, "day", 0, &["A", "B"], &["A"]),
+            (shanghai, "week", 0, &["A", "B"], &["A", "B"]),
+            (shanghai, "week", -1, &[], &["D"]),
+            (shanghai, "week", 1, &["C"], &["C"]),
+            (
+                shanghai,
+                "month",
+                0,
+                &["A", "B", "C", "D", "E"],
+                &["A", "B", "C", "D"],
+            ),
+            (shanghai, "month", -1, &[], &["E"]),
+            (
+                shanghai,
+                "quarter",
+                0,
+                &["A", "B", "C", "D", "E"],
+                &["A", "B", "C", "D", "E", "F"],
+            ),
+            (
+                shanghai,
+                "year",
+                0,
+                &["A", "B", "C", "D", "E"],
+                &["A", "B", "C", "D", "E", "F"],
+            ),
+            (shanghai, "year", -1, &["F"], &[]),
+        ];
+        for (zone, unit, offset, orders, birthdays) in cases {
+            let value = json!({"unit": unit, "offset": offset});
+            let got = names_in(
+                json!({"field": "last_order", "op": "in_period", "value": value}),
+                env(zone),
+            )
+            .await;
+            assert_eq!(got, v(orders), "last_order in {unit} {offset} ({zone})");
+            let got = names_in(
+                json!({"field": "birthday", "op": "in_period", "value": value}),
+                env(zone),
+            )
+            .await;
+            assert_eq!(got, v(birthdays), "birthday in {unit} {offset} ({zone})");
+        }
+        // The offset defaults to 0, and `not` takes the complement.
+        let this_week = names_in(
+            json!({"not": {"field": "birthday", "op": "in_period", "value": {"unit": "week"}}}),
+            env(chrono_tz::Tz::UTC),
+        )
+        .await;
+        assert_eq!(this_week, v(&["C", "D", "E", "F"]));
+
+        // `$me`: the member asking, on `_created_by`; literal elsewhere.
+        let all = f.list(json!({"limit": 100})).await.unwrap();
+        let a = all.rows.iter().find(|r| r.data["name"] == "A").unwrap();
+        let me: UserId = a.created_by.parse().unwrap();
+        let as_me = QueryEnv {
+            me: Some(me),
+            ..QueryEnv::at(now())
+        };
+        let mine = names_in(json!({"field": "_created_by", "op": "eq", "value": "$me"}), as_me).await;
+        assert_eq!(mine, v(&["A"]));
+        let listed = names_in(
+            json!({"field": "_created_by", "op": "in", "value": ["$me"]}),
+            as_me,
+        )
+        .await;
+        assert_eq!(listed, v(&["A"]));
+        let others = names_in(json!({"field": "_created_by", "op": "ne", "value": "$me"}), as_me).await;
+        assert_eq!(others, v(&["B", "C", "D", "E", "F"]));
+        let literal = names_in(json!({"field": "name", "op": "eq", "value": "$me"}), as_me).await;
+        assert!(literal.is_empty(), "a text field compares `$me` as text");
+
+        // Errors name the problem.
+        let err = |filter: Value| {
+            let f = &f;
+            async move {
+                let e = f
+                    .list_in(json!({"filter": filter}), RecordScope::Live, QueryEnv::at(now()))
+                    .await
+                    .unwrap_err();
+                invalid(&e)
+            }
+        };
+        let (field, msg) = err(json!({"field": "_created_by", "op": "eq", "value": "$me"})).await;
+        assert_eq!(field, "filter");
+        assert!(msg.contains("`$me` needs a signed-in member"), "{msg}");
+        let (_, msg) =
+            err(json!({"field": "birthday", "op": "in_period", "value": {"unit": "fortnight"}})).await;
+        assert!(msg.contains("not `fortnight`"), "{msg}");
+        let (_, msg) =
+            err(json!({"field": "birthday", "op": "in_period", "value": {"unit": "day", "offset": 5000}}))
+                .await;
+        assert!(msg.contains("offset"), "{msg}");
+        let (_, msg) = err(json!({"field": "birthday", "op": "in_period", "value": "week"})).await;
+        assert!(msg.contains("must be"), "{msg}");
+        let (_, msg) = err(json!({"field": "spent", "op": "in_period", "value": {"unit": "week"}})).await;
+        assert_eq!(msg, "op `in_period` does not apply to field `spent` (number)");
     })
     .await;
 }

@@ -281,7 +281,9 @@ fn schemas() -> Value {
     m.insert("Filter".to_owned(), json!({
             "description": "`{\"and\":[...]}`, `{\"or\":[...]}`, `{\"not\":{...}}`, `{\"tag\":\"VIP\"}` or \
                 `{\"field\":\"tier\",\"op\":\"eq\",\"value\":\"VIP\"}`; ops eq ne in nin gt gte lt lte between \
-                contains starts_with empty not_empty within_days days_ago.",
+                contains starts_with empty not_empty within_days days_ago in_period \
+                (`{\"unit\":\"week\",\"offset\":0}`, a calendar period in the tenant's zone); the value \
+                `\"$me\"` on member fields and `_created_by`/`_updated_by` is the caller.",
             "type": "object",
         }));
     m.insert(

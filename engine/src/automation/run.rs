@@ -14,7 +14,7 @@ use tokio::runtime::Handle;
 use super::action::ActionInput;
 use super::crud::firing_prefix;
 use super::effects::Staged;
-use super::trigger::{Firing, parse_tz};
+use super::trigger::Firing;
 use super::{AutomationError, MAX_CONSECUTIVE_FAILURES};
 use crate::Engine;
 use crate::auth::policy::{Action, require};
@@ -28,7 +28,7 @@ use crate::query::model::{AggregateRequest, QueryRequest};
 use crate::record::RecordView;
 use crate::script::host::Host;
 use crate::script::{Effect, RunState, ScriptError};
-use crate::store::entity::{membership, rule, tenant};
+use crate::store::entity::{membership, rule};
 use crate::store::parse_id;
 
 /// The job kind of one rule firing.
@@ -255,11 +255,7 @@ pub(crate) fn script_record(r: &RecordView) -> Value {
 
 /// The tenant's time zone (UTC when unset or unknown).
 pub(crate) async fn tenant_tz<C: ConnectionTrait>(conn: &C, tenant: TenantId) -> Result<Tz, AutomationError> {
-    Ok(tenant::Entity::find_by_id(tenant.to_string())
-        .one(conn)
-        .await?
-        .and_then(|t| parse_tz(&t.time_zone).ok())
-        .unwrap_or(Tz::UTC))
+    Ok(crate::store::tenant_zone(conn, tenant).await?)
 }
 
 fn error_body(e: &AutomationError) -> Value {

@@ -161,6 +161,10 @@ impl Exported {
 impl CsvPages {
     /// The display cells of the next page.
     async fn next_rows(&mut self) -> Result<Vec<Vec<String>>, ExchangeError> {
+        let env = self
+            .engine
+            .query_env(&self.ctx, self.request.filter.as_ref())
+            .await?;
         let page = list_records(
             self.engine.db(),
             self.ctx.tenant,
@@ -169,7 +173,7 @@ impl CsvPages {
             &self.form.def,
             &self.request,
             RecordScope::Live,
-            self.ctx.now,
+            env,
         )
         .await?;
         self.request.cursor.clone_from(&page.next_cursor);

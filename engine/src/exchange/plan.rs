@@ -15,7 +15,7 @@ use crate::Engine;
 use crate::ctx::Ctx;
 use crate::meta::field_type::Reference;
 use crate::meta::form::LoadedForm;
-use crate::query::model::{Filter, QueryRequest, SortDir, SortKey};
+use crate::query::model::{Filter, QueryEnv, QueryRequest, SortDir, SortKey};
 use crate::query::run::{RecordScope, list_records};
 use crate::record::prepare::{WriteKind, ids_of};
 use crate::store::entity::{membership, record};
@@ -393,7 +393,7 @@ impl Engine {
                 &form.def,
                 &request,
                 RecordScope::Live,
-                ctx.now,
+                QueryEnv::at(ctx.now),
             )
             .await?;
             out.extend(page.rows);

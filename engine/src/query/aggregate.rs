@@ -4,7 +4,6 @@
 //! Groups are numbered in `GROUP BY 1, 2` / `ORDER BY 1, 2`, so a bound value
 //! inside a group expression never makes the two differ on Postgres.
 
-use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, QueryResult};
 use sea_query::{Alias, BinOper, Expr, ExprTrait, Func, NullOrdering, Order, Query, SelectStatement, Value};
 use serde_json::{Map, Value as Json};
@@ -14,7 +13,7 @@ use super::error::QueryError;
 use super::field::{ResolvedField, Source, ValueKind};
 use super::model::{
     AggregateGroup, AggregateRequest, AggregateResult, Bucket, MAX_GROUP_BY, MAX_GROUPS, MAX_METRICS,
-    MetricOp,
+    MetricOp, QueryEnv,
 };
 use super::run::{RecordScope, scope_condition};
 use crate::ids::{FormId, TenantId};
@@ -208,7 +207,7 @@ pub fn plan_aggregate(
     types: &FieldTypes,
     def: &FormDef,
     req: &AggregateRequest,
-    now: DateTime<Utc>,
+    env: QueryEnv,
 ) -> Result<AggregatePlan, QueryError> {
     if req.group_by.len() > MAX_GROUP_BY {
         return Err(QueryError::invalid(
@@ -230,7 +229,7 @@ pub fn plan_aggregate(
         types,
         def,
         tenant,
-        now,
+        env,
     };
     let mut cond = scope_condition(tenant, form, RecordScope::Live);
     if let Some(reach) = &req.reach {
@@ -348,10 +347,10 @@ pub async fn aggregate_records(
     types: &FieldTypes,
     def: &FormDef,
     req: &AggregateRequest,
-    now: DateTime<Utc>,
+    env: QueryEnv,
 ) -> Result<AggregateResult, QueryError> {
     let backend = db.backend();
-    let plan = plan_aggregate(backend, tenant, form, types, def, req, now)?;
+    let plan = plan_aggregate(backend, tenant, form, types, def, req, env)?;
     let rows = db.conn().query_all(&plan.select).await?;
     if rows.len() > MAX_GROUPS {
         return Err(QueryError::invalid(

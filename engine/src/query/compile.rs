@@ -7,7 +7,7 @@
 //! `{"not": {"field": "tier", "op": "eq", "value": "VIP"}}` includes records
 //! without a tier, like `ne` does.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, TimeZone, Utc};
 use sea_query::extension::postgres::PgExpr;
 use sea_query::{Alias, BinOper, Condition, Expr, ExprTrait, Func, LikeExpr, Query, Value};
 use serde_json::Value as Json;
@@ -15,7 +15,9 @@ use serde_json::Value as Json;
 use super::error::QueryError;
 use super::expr::{json_value, raw_value};
 use super::field::{ResolvedField, Source, ValueKind, column};
-use super::model::{FieldCondition, Filter, MAX_CONDITIONS, MAX_DEPTH, MAX_LIST_VALUES, MAX_Q_CHARS, Op};
+use super::model::{
+    FieldCondition, Filter, MAX_CONDITIONS, MAX_DEPTH, MAX_LIST_VALUES, MAX_Q_CHARS, ME, Op, QueryEnv,
+};
 use crate::ids::TenantId;
 use crate::meta::field_type::{FieldTypes, SqlCast};
 use crate::meta::model::FormDef;
@@ -35,8 +37,9 @@ pub struct Compiler<'a> {
     pub def: &'a FormDef,
     /// The tenant (bound in tag subqueries).
     pub tenant: TenantId,
-    /// "now" for `days_ago`/`within_days`.
-    pub now: DateTime<Utc>,
+    /// The clock, the asking member and the zone relative values are
+    /// measured against.
+    pub env: QueryEnv,
 }
 
 fn false_condition() -> Condition {
@@ -135,7 +138,11 @@ impl Compiler<'_> {
             Op::NotEmpty => (Op::Empty, !negated),
             op => (op, negated),
         };
-        let positive = self.atom(&field, op, c.value.as_ref(), path)?;
+        let value = match &c.value {
+            Some(v) if field.users => Some(self.substitute_me(v, path)?),
+            other => other.clone(),
+        };
+        let positive = self.atom(&field, op, value.as_ref(), path)?;
         if !negated {
             return Ok(Condition::all().add(positive));
         }
@@ -214,22 +221,66 @@ impl Compiler<'_> {
             }
             Op::DaysAgo => {
                 let n = days(v, false, path, &f.name)?;
-                x.lte(f.bind_instant(self.now - Duration::days(n)))
+                x.lte(f.bind_instant(self.env.now - Duration::days(n)))
             }
             Op::WithinDays => {
                 let next = v.get("next").is_some();
                 let n = days(v, true, path, &f.name)?;
+                let now = self.env.now;
                 let (lo, hi) = if next {
-                    (self.now, self.now + Duration::days(n))
+                    (now, now + Duration::days(n))
                 } else {
-                    (self.now - Duration::days(n), self.now)
+                    (now - Duration::days(n), now)
                 };
                 x.clone().gte(f.bind_instant(lo)).and(x.lte(f.bind_instant(hi)))
+            }
+            Op::InPeriod => {
+                let (first, end) = period(v, self.env.now.with_timezone(&self.env.zone).date_naive(), path)?;
+                // A date field holds local days already; instants are
+                // bounded by the zone's midnights.
+                let zone = if f.kind == ValueKind::Date {
+                    chrono_tz::Tz::UTC
+                } else {
+                    self.env.zone
+                };
+                let (lo, hi) = (
+                    f.bind_instant(local_midnight(zone, first)),
+                    f.bind_instant(local_midnight(zone, end)),
+                );
+                x.clone().gte(lo).and(x.lt(hi))
             }
             Op::Ne | Op::Nin | Op::NotEmpty => {
                 // Rewritten to their positive forms by the caller.
                 return Err(QueryError::invalid(path, format!("op `{op}` is not valid here")));
             }
+        })
+    }
+
+    /// `"$me"` (alone or in a list) replaced by the asking member's id.
+    fn substitute_me(&self, v: &Json, path: &str) -> Result<Json, QueryError> {
+        let me = || {
+            self.env.me.map(|id| Json::from(id.to_string())).ok_or_else(|| {
+                QueryError::invalid(
+                    path,
+                    format!("`{ME}` needs a signed-in member, and nobody asks here"),
+                )
+            })
+        };
+        Ok(match v {
+            Json::String(s) if s == ME => me()?,
+            Json::Array(items) => Json::Array(
+                items
+                    .iter()
+                    .map(|i| {
+                        if i.as_str() == Some(ME) {
+                            me()
+                        } else {
+                            Ok(i.clone())
+                        }
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            other => other.clone(),
         })
     }
 
@@ -313,7 +364,7 @@ fn check_op(f: &ResolvedField, op: Op, path: &str) -> Result<(), QueryError> {
         Op::Gt | Op::Gte | Op::Lt | Op::Lte | Op::Between => !matches!(f.kind, K::Array | K::Bool),
         Op::Contains => matches!(f.kind, K::Text | K::Array),
         Op::StartsWith => matches!(f.kind, K::Text | K::Date | K::DateTime),
-        Op::WithinDays | Op::DaysAgo => matches!(f.kind, K::Date | K::DateTime | K::Timestamp),
+        Op::WithinDays | Op::DaysAgo | Op::InPeriod => matches!(f.kind, K::Date | K::DateTime | K::Timestamp),
     };
     if ok {
         Ok(())
@@ -323,6 +374,85 @@ fn check_op(f: &ResolvedField, op: Op, path: &str) -> Result<(), QueryError> {
             format!("op `{op}` does not apply to field `{}` ({})", f.name, f.label),
         ))
     }
+}
+
+/// Furthest `in_period` offset (100 years of months).
+const MAX_PERIOD_OFFSET: i64 = 1200;
+
+/// The calendar period `{"unit", "offset"}` counted from the one holding
+/// `today`: its first day and the first day after it.
+fn period(v: &Json, today: NaiveDate, path: &str) -> Result<(NaiveDate, NaiveDate), QueryError> {
+    let bad = |what: &str| QueryError::invalid(path, format!("value for `in_period` {what}"));
+    let Json::Object(m) = v else {
+        return Err(bad(
+            "must be `{\"unit\": \"day\"|\"week\"|\"month\"|\"quarter\"|\"year\", \"offset\": n}`",
+        ));
+    };
+    if let Some(other) = m.keys().find(|k| !matches!(k.as_str(), "unit" | "offset")) {
+        return Err(bad(&format!("has an unexpected key `{other}`")));
+    }
+    let offset = match m.get("offset") {
+        None => 0,
+        Some(o) => o
+            .as_i64()
+            .filter(|n| n.abs() <= MAX_PERIOD_OFFSET)
+            .ok_or_else(|| {
+                bad(&format!(
+                    "needs `offset` as a whole number from -{MAX_PERIOD_OFFSET} to {MAX_PERIOD_OFFSET}"
+                ))
+            })?,
+    };
+    let unit = m.get("unit").and_then(Json::as_str).unwrap_or("");
+    let months = |first: NaiveDate, n: i64| {
+        let step = Months::new(u32::try_from(n.unsigned_abs()).unwrap_or(u32::MAX));
+        if n < 0 {
+            first.checked_sub_months(step)
+        } else {
+            first.checked_add_months(step)
+        }
+    };
+    let span = match unit {
+        "day" => today
+            .checked_add_signed(Duration::days(offset))
+            .and_then(|d| Some((d, d.succ_opt()?))),
+        "week" => {
+            let monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
+            monday
+                .checked_add_signed(Duration::weeks(offset))
+                .and_then(|d| Some((d, d.checked_add_signed(Duration::weeks(1))?)))
+        }
+        "month" | "quarter" | "year" => {
+            let size = match unit {
+                "month" => 1,
+                "quarter" => 3,
+                _ => 12,
+            };
+            let month0 = i64::from(today.month0());
+            let first_month = u32::try_from(month0 - month0 % size + 1).unwrap_or(1);
+            NaiveDate::from_ymd_opt(today.year(), first_month, 1)
+                .and_then(|first| months(first, offset * size))
+                .and_then(|d| Some((d, months(d, size)?)))
+        }
+        _ => {
+            return Err(bad(&format!(
+                "needs `unit` as one of day, week, month, quarter, year, not `{unit}`"
+            )));
+        }
+    };
+    span.ok_or_else(|| bad("falls outside the calendar"))
+}
+
+/// The instant a day starts in `zone` (the first moment that exists, on a
+/// day a clock change skips midnight).
+fn local_midnight(zone: chrono_tz::Tz, day: NaiveDate) -> DateTime<Utc> {
+    let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+    zone.from_local_datetime(&midnight)
+        .earliest()
+        .or_else(|| {
+            zone.from_local_datetime(&(midnight + Duration::hours(1)))
+                .earliest()
+        })
+        .map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&Utc))
 }
 
 /// A day count: `N`, or `{"next": N}` when `allow_next`.

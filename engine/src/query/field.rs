@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 
 use super::error::QueryError;
 use super::expr::field_expr;
-use crate::meta::field_type::{FieldTypes, SqlCast};
+use crate::meta::field_type::{FieldTypes, Reference, SqlCast};
 use crate::meta::is_valid_key;
 use crate::meta::model::FormDef;
 use crate::store::Backend;
@@ -56,6 +56,9 @@ pub struct ResolvedField {
     pub kind: ValueKind,
     /// The field type kind (`number`, `multiselect`) or `system`, for messages.
     pub label: String,
+    /// Whether the values are user ids (member fields, `_created_by`,
+    /// `_updated_by`), so `$me` stands for the asking member.
+    pub users: bool,
 }
 
 /// System fields usable in filters, sorts and group-bys.
@@ -86,6 +89,7 @@ impl ResolvedField {
             source: Source::Column(col),
             kind,
             label: "system".to_owned(),
+            users: matches!(col, record::Column::CreatedBy | record::Column::UpdatedBy),
         };
         match name {
             "_id" => return Ok(system(record::Column::Id, ValueKind::Text)),
@@ -136,6 +140,7 @@ impl ResolvedField {
             },
             kind,
             label: field.kind.clone(),
+            users: ty.reference(field) == Some(Reference::Member),
         })
     }
 
@@ -147,6 +152,7 @@ impl ResolvedField {
             source: Source::Column(record::Column::DeletedAt),
             kind: ValueKind::Timestamp,
             label: "system".to_owned(),
+            users: false,
         }
     }
 

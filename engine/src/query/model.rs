@@ -5,11 +5,14 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::error::QueryError;
+use crate::ids::UserId;
 
 /// Deepest allowed nesting of `and`/`or`/`not`.
 pub const MAX_DEPTH: usize = 16;
@@ -167,6 +170,11 @@ pub enum Op {
     WithinDays,
     /// Dates: at least N days ago.
     DaysAgo,
+    /// Dates: in a calendar period of the tenant's zone,
+    /// `{"unit": "day"|"week"|"month"|"quarter"|"year", "offset": n}`: this
+    /// week is offset 0 (the default), last week -1, next week 1. Weeks start
+    /// on Monday.
+    InPeriod,
 }
 
 impl Op {
@@ -189,6 +197,7 @@ impl Op {
             Self::NotEmpty => "not_empty",
             Self::WithinDays => "within_days",
             Self::DaysAgo => "days_ago",
+            Self::InPeriod => "in_period",
         }
     }
 
@@ -206,6 +215,37 @@ impl Op {
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The filter value that stands for the member asking (`{"field": "owner",
+/// "op": "eq", "value": "$me"}`), on member fields and `_created_by` /
+/// `_updated_by`.
+pub const ME: &str = "$me";
+
+/// What relative filter values are measured against: the clock for
+/// `days_ago` / `within_days` / `in_period`, the asking member for
+/// [`ME`], and the tenant's zone for calendar periods.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryEnv {
+    /// The instant treated as now.
+    pub now: DateTime<Utc>,
+    /// The member [`ME`] stands for; `None` where nobody asks (then `$me`
+    /// is refused).
+    pub me: Option<UserId>,
+    /// The zone calendar periods are counted in.
+    pub zone: Tz,
+}
+
+impl QueryEnv {
+    /// At `now`, for nobody in particular, in UTC.
+    #[must_use]
+    pub const fn at(now: DateTime<Utc>) -> Self {
+        Self {
+            now,
+            me: None,
+            zone: Tz::UTC,
+        }
     }
 }
 
@@ -250,6 +290,18 @@ impl Filter {
             }
         }
         Value::Object(m)
+    }
+
+    /// Whether a condition counts calendar periods (so the tenant's zone is
+    /// needed to compile it).
+    #[must_use]
+    pub fn uses_period(&self) -> bool {
+        match self {
+            Self::And(c) | Self::Or(c) => c.iter().any(Self::uses_period),
+            Self::Not(c) => c.uses_period(),
+            Self::Tag(_) => false,
+            Self::Field(c) => c.op == Op::InPeriod,
+        }
     }
 
     /// Nesting depth (a single condition is 1).

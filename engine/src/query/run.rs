@@ -1,13 +1,12 @@
 //! Running list queries: scope, filter, search, sort, keyset page, total.
 
-use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, EntityTrait, QueryTrait};
 use sea_query::{Condition, Expr, ExprTrait, Query, Value};
 
 use super::compile::Compiler;
 use super::error::QueryError;
 use super::field::column;
-use super::model::{DEFAULT_LIMIT, MAX_LIMIT, QueryRequest};
+use super::model::{DEFAULT_LIMIT, MAX_LIMIT, QueryEnv, QueryRequest};
 use super::sort::{SortPlan, newest_first, recently_deleted_first};
 use crate::ids::{FormId, TenantId};
 use crate::meta::field_type::FieldTypes;
@@ -94,7 +93,7 @@ pub fn plan_list(
     def: &FormDef,
     req: &QueryRequest,
     scope: RecordScope,
-    now: DateTime<Utc>,
+    env: QueryEnv,
 ) -> Result<ListPlan, QueryError> {
     let limit = check_limit(req.limit)?;
     let compiler = Compiler {
@@ -102,7 +101,7 @@ pub fn plan_list(
         types,
         def,
         tenant,
-        now,
+        env,
     };
     let mut cond = scope_condition(tenant, form, scope);
     if let Some(reach) = &req.reach {
@@ -149,7 +148,9 @@ pub fn plan_list(
 
 /// Lists one page of a form's records.
 ///
-/// `now` is the clock for `days_ago`/`within_days`.
+/// `env` holds the clock, the asking member and the zone that relative
+/// values (`days_ago`, `within_days`, `in_period`, `$me`) are measured
+/// against.
 ///
 /// # Errors
 /// `invalid_query` for an unknown field, an op that does not fit a field, a
@@ -165,9 +166,9 @@ pub async fn list_records(
     def: &FormDef,
     req: &QueryRequest,
     scope: RecordScope,
-    now: DateTime<Utc>,
+    env: QueryEnv,
 ) -> Result<Page, QueryError> {
-    let plan = plan_list(db.backend(), tenant, form, types, def, req, scope, now)?;
+    let plan = plan_list(db.backend(), tenant, form, types, def, req, scope, env)?;
     let mut rows = plan.select.all(db.conn()).await?;
     let limit = usize::try_from(plan.limit).unwrap_or(usize::MAX);
     let next_cursor = if rows.len() > limit {

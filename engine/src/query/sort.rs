@@ -209,6 +209,7 @@ fn id_field() -> ResolvedField {
         source: super::field::Source::Column(record::Column::Id),
         kind: ValueKind::Text,
         label: "system".to_owned(),
+        users: false,
     }
 }
 

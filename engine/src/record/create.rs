@@ -18,7 +18,7 @@ use crate::files::Holder;
 use crate::ids::{FormId, RecordHistoryId, RecordId};
 use crate::meta::field_type::serial::{render_serial, serial_period};
 use crate::meta::form::LoadedForm;
-use crate::query::model::{Filter, QueryRequest};
+use crate::query::model::{Filter, QueryEnv, QueryRequest};
 use crate::query::run::{RecordScope, list_records};
 use crate::store::entity::{idempotency_key, record, record_history};
 use crate::store::{StoreError, counter, unique_violation};
@@ -406,7 +406,7 @@ impl Engine {
                 &form.def,
                 &request,
                 RecordScope::Live,
-                ctx.now,
+                QueryEnv::at(ctx.now),
             )
             .await?;
             for row in &page.rows {

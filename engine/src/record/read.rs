@@ -10,12 +10,34 @@ use crate::auth::policy::{Action, require};
 use crate::ctx::Ctx;
 use crate::ids::{FormId, RecordId};
 use crate::query::aggregate::aggregate_records;
-use crate::query::model::{AggregateRequest, AggregateResult, QueryRequest};
+use crate::query::model::{AggregateRequest, AggregateResult, Filter, QueryEnv, QueryRequest};
 use crate::query::run::{RecordScope, list_records};
 use crate::store::entity::record_history;
 use crate::store::parse_id;
 
 impl Engine {
+    /// What a member's query is compiled against: the request's clock, the
+    /// member `$me` stands for, and the tenant's zone (looked up only when
+    /// the filter counts calendar periods).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub(crate) async fn query_env(
+        &self,
+        ctx: &Ctx,
+        filter: Option<&Filter>,
+    ) -> Result<QueryEnv, sea_orm::DbErr> {
+        let zone = match filter {
+            Some(f) if f.uses_period() => crate::store::tenant_zone(self.db().conn(), ctx.tenant).await?,
+            _ => chrono_tz::Tz::UTC,
+        };
+        Ok(QueryEnv {
+            now: ctx.now,
+            me: Some(ctx.actor),
+            zone,
+        })
+    }
+
     /// One live record.
     ///
     /// # Errors
@@ -99,6 +121,7 @@ impl Engine {
         } else {
             RecordScope::Live
         };
+        let env = self.query_env(ctx, req.filter.as_ref()).await?;
         let page = list_records(
             self.db(),
             ctx.tenant,
@@ -107,7 +130,7 @@ impl Engine {
             &def,
             &req,
             scope,
-            ctx.now,
+            env,
         )
         .await?;
         let mut records = self.views(ctx, &def, &page.rows).await?;
@@ -137,6 +160,7 @@ impl Engine {
         require(ctx, Action::ReadData)?;
         let (form, access) = self.form_with_access(ctx, form_id, FormAction::View).await?;
         req.reach = access.reach(FormAction::View);
+        let env = self.query_env(ctx, req.filter.as_ref()).await?;
         Ok(aggregate_records(
             self.db(),
             ctx.tenant,
@@ -144,7 +168,7 @@ impl Engine {
             self.field_types(),
             &access.visible_def(&form.def),
             &req,
-            ctx.now,
+            env,
         )
         .await?)
     }

@@ -292,6 +292,22 @@ pub fn unique_violation(err: &DbErr) -> Option<String> {
     None
 }
 
+/// The tenant's time zone (UTC when unset, unknown or the tenant is gone).
+///
+/// # Errors
+/// When the database fails.
+pub async fn tenant_zone<C: ConnectionTrait>(
+    conn: &C,
+    tenant: crate::ids::TenantId,
+) -> Result<chrono_tz::Tz, DbErr> {
+    use sea_orm::EntityTrait;
+    Ok(entity::tenant::Entity::find_by_id(tenant.to_string())
+        .one(conn)
+        .await?
+        .and_then(|t| t.time_zone.parse().ok())
+        .unwrap_or(chrono_tz::Tz::UTC))
+}
+
 /// Parses a stored id column.
 ///
 /// # Errors
