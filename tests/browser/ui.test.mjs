@@ -329,6 +329,12 @@ test("filter_and_sort", async ({ page }) => {
   await row.locator("input[data-role=value]").fill("365");
   await page.click("[data-testid=filter-apply]");
   await waitNames(page, ["Cy", "Ada"], "joined over a year ago");
+  // A calendar period: joined last year, written as the API's in_period.
+  await row.locator("select[data-role=op]").selectOption("in_period");
+  await row.locator("select[data-role=value2]").selectOption("-1");
+  await row.locator("select[data-role=value]").selectOption("year");
+  assertEq(JSON.parse(await page.textContent("[data-testid=filter-json]")).and[1],
+    { field: "joined", op: "in_period", value: { unit: "year", offset: -1 } }, "in_period condition");
   // Clear the conditions; filter by tag chip instead, sorted by name.
   await page.click("[data-testid=filter-panel] >> text=Clear");
   await page.click("th[data-col=name] button.sort");

@@ -21,7 +21,7 @@ export function opsFor(kind) {
   switch (valueKind(kind)) {
     case "text": return ["contains", "eq", "ne", "starts_with", "in", "nin", "empty", "not_empty"];
     case "number": return ["eq", "ne", "gt", "gte", "lt", "lte", "between", "in", "nin", "empty", "not_empty"];
-    case "date": return ["eq", "gt", "gte", "lt", "lte", "between", "within_days", "days_ago", "empty", "not_empty"];
+    case "date": return ["eq", "gt", "gte", "lt", "lte", "between", "within_days", "days_ago", "in_period", "empty", "not_empty"];
     case "bool": return ["eq", "ne", "empty", "not_empty"];
     case "array": return ["contains", "in", "nin", "empty", "not_empty"];
     case "choice": return ["eq", "ne", "in", "nin", "empty", "not_empty"];

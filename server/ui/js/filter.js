@@ -1,6 +1,7 @@
 // The filter builder: rows of field / op / value that write the API's
 // filter language ({"and":[{"field","op","value"}, ...]}), including the
-// date relatives within_days and days_ago.
+// date relatives within_days, days_ago and in_period (this / last / next
+// calendar period), and `$me` for member fields.
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 import { opsFor, valueKind } from "./fields.js";
@@ -43,9 +44,15 @@ export function toCondition(row, field) {
     if (!Number.isInteger(n) || n < 0) return null;
     return { field: field.key, op, value: op === "within_days" && row.value2 === "next" ? { next: n } : n };
   }
+  if (op === "in_period") {
+    return { field: field.key, op, value: { unit: row.value || "week", offset: Number(row.value2 || 0) } };
+  }
   const v = scalar(row.value);
   return v === undefined ? null : { field: field.key, op, value: v };
 }
+
+const UNITS = ["day", "week", "month", "quarter", "year"];
+const OFFSETS = ["-1", "0", "1"];
 
 /** The whole filter: conditions joined by `match` (and/or), and every tag required. */
 export function buildFilter(state, fields) {
@@ -127,6 +134,15 @@ function valueInputs(field, row, set) {
         h("option", { value: "next", selected: row.value2 === "next" }, t("filter.next"))));
   }
   if (op === "days_ago") return h("span.filter-value", input("value", t("filter.days")));
+  if (op === "in_period") {
+    const offset = String(row.value2 || 0);
+    const unit = row.value || "week";
+    return h("span.filter-value",
+      h("select", { "aria-label": t("filter.offset"), "data-role": "value2", on: { change: set("value2") } },
+        OFFSETS.map((o) => h("option", { value: o, selected: o === offset }, t(`filter.offset.${o}`)))),
+      h("select", { "aria-label": t("filter.unit"), "data-role": "value", on: { change: set("value") } },
+        UNITS.map((u) => h("option", { value: u, selected: u === unit }, t(`filter.unit.${u}`)))));
+  }
   if (kind === "bool") {
     return h("span.filter-value", h("select", { "data-role": "value", "aria-label": t("filter.value"), on: { change: set("value") } },
       h("option", { value: "" }, "—"),
@@ -140,5 +156,10 @@ function valueInputs(field, row, set) {
   }
   const el = input("value", op === "in" || op === "nin" ? t("filter.list") : t("filter.value"));
   if (op === "in" || op === "nin") el.type = "text";
+  if (field.type === "member" && (op === "eq" || op === "ne")) {
+    // `$me` is whoever looks at the view, so one saved view serves everyone.
+    const me = h("button", { type: "button", "data-testid": "filter-me", on: { click: () => { el.value = "$me"; el.dispatchEvent(new Event("input")); } } }, t("filter.me"));
+    return h("span.filter-value", el, me);
+  }
   return h("span.filter-value", el);
 }
