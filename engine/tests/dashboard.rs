@@ -130,6 +130,8 @@ async fn charts_answer(t: &TestDb) {
         {"id": "total", "kind": "number", "form_id": k.deals, "measure": {"op": "sum", "field": "amount"}},
         {"id": "funnel", "kind": "funnel", "form_id": k.deals, "measure": {"op": "count"},
          "group_by": {"field": "stage"}, "order": ["初步接洽", "需求确认", "方案报价", "赢单"]},
+        {"id": "reached", "kind": "funnel", "form_id": k.deals, "measure": {"op": "count"},
+         "group_by": {"field": "stage"}, "order": ["初步接洽", "需求确认", "方案报价", "赢单"], "cumulative": true},
         {"id": "monthly", "kind": "line", "form_id": k.deals, "measure": {"op": "sum", "field": "amount"},
          "group_by": {"field": "closed", "bucket": "month"}},
         {"id": "repurchase", "kind": "number", "form_id": k.deals, "measure": {"op": "ratio",
@@ -156,6 +158,30 @@ async fn charts_answer(t: &TestDb) {
     assert_eq!(funnel[1]["conversion"], json!(0.5));
     assert_eq!(funnel[3]["overall"], json!(0.25));
     assert!(funnel[0].get("conversion").is_none());
+    // Cumulative: a stage counts every deal that reached it.
+    let reached = &chart(&data, "reached")["series"];
+    let stages: Vec<(&str, Value, Value)> = reached
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["key"].as_str().unwrap(),
+                p["value"].clone(),
+                p["conversion"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            ("初步接洽", json!(7), Value::Null),
+            ("需求确认", json!(3), json!(0.4286)),
+            ("方案报价", json!(1), json!(0.3333)),
+            ("赢单", json!(1), json!(1.0)),
+        ]
+    );
+    assert_eq!(reached[3]["overall"], json!(0.1429));
     let monthly: Vec<(&str, f64)> = chart(&data, "monthly")["series"]
         .as_array()
         .unwrap()
@@ -229,6 +255,11 @@ async fn definitions_are_checked(t: &TestDb) {
             json!({"name": "x", "charts": [{"id": "a", "kind": "pie", "form_id": k.deals, "measure": {"op": "count"}},
                  {"id": "a", "kind": "bar", "form_id": k.deals, "measure": {"op": "count"}}]}),
             "charts/1/id",
+        ),
+        (
+            json!({"name": "x", "charts": [{"id": "a", "kind": "bar", "form_id": k.deals, "measure": {"op": "count"},
+                 "group_by": {"field": "stage"}, "order": ["赢单"], "cumulative": true}]}),
+            "charts/0/cumulative",
         ),
         (
             json!({"name": "x", "charts": [{"id": "a", "kind": "radar", "form_id": k.deals, "measure": {"op": "count"}}]}),

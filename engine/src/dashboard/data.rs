@@ -281,6 +281,17 @@ impl Engine {
                 }
             }
         }
+        if c.cumulative {
+            // Listed stages come first, in order: walk them from the last,
+            // adding what reached a later stage.
+            // Whole counts stay whole; a sum of money may not be.
+            let (mut whole, mut real) = (Some(0_i64), 0.0);
+            for p in points.iter_mut().rev().filter(|p| c.order.contains(&p.key)) {
+                whole = whole.and_then(|w| p.value.as_i64().and_then(|v| w.checked_add(v)));
+                real += p.value.as_f64().unwrap_or(0.0);
+                p.value = whole.map_or_else(|| json!(real), |w| json!(w));
+            }
+        }
         if c.kind == "funnel" {
             let first = points.first().and_then(|p| p.value.as_f64()).unwrap_or(0.0);
             let mut prev: Option<f64> = None;

@@ -147,6 +147,11 @@ pub struct Chart {
     /// Category order (funnel stages).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub order: Vec<Value>,
+    /// Funnels: each stage of `order` counts every record that reached it
+    /// (its own value plus every later stage's), so a conversion compares
+    /// stages passed, not where records stand now.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cumulative: bool,
     /// At most this many points.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
@@ -249,6 +254,16 @@ impl Engine {
                     errs.push(FieldError::new(at("/measure/field"), "no such field in the form"));
                 }
                 _ => {}
+            }
+            if c.cumulative
+                && (c.kind != "funnel"
+                    || c.order.is_empty()
+                    || !matches!(c.measure.op.as_str(), "count" | "sum"))
+            {
+                errs.push(FieldError::new(
+                    at("/cumulative"),
+                    "only a funnel with a stage `order` and a count or sum measure adds up later stages",
+                ));
             }
             if c.measure.op == "ratio" && c.measure.numerator.is_none() {
                 errs.push(FieldError::new(

@@ -149,6 +149,8 @@ function chartDialog(chart, forms, onSave) {
   const numeratorRow = control("numerator", t("chart.numerator"), numerator);
   const denominatorRow = control("denominator", t("chart.denominator"), denominator);
   const orderRow = control("order", t("chart.order"), order);
+  const cumulative = h("input", { type: "checkbox", name: "cumulative", checked: Boolean(chart.cumulative) });
+  const cumulativeRow = h("label.field.check", { "data-field": "cumulative" }, cumulative, " ", t("chart.cumulative"));
   const bucketRow = control("bucket", t("chart.bucket"), bucket);
   const fieldRow = control("field", t("chart.field"), field);
 
@@ -173,10 +175,12 @@ function chartDialog(chart, forms, onSave) {
     numeratorRow.hidden = op.value !== "ratio";
     denominatorRow.hidden = op.value !== "ratio";
     orderRow.hidden = !group.value || !bucketRow.hidden;
+    cumulativeRow.hidden = orderRow.hidden || kind.value !== "funnel" || !["count", "sum"].includes(op.value);
   };
   form.addEventListener("change", () => fillFields("", ""));
   group.addEventListener("change", shown);
   op.addEventListener("change", shown);
+  kind.addEventListener("change", shown);
   fillFields(chart.group_by?.field ?? "", chart.measure?.field ?? "");
   bucket.value = chart.group_by?.bucket ?? "";
 
@@ -206,6 +210,7 @@ function chartDialog(chart, forms, onSave) {
     const keys = orderRow.hidden ? [] : order.value.split(",").map((x) => x.trim()).filter(Boolean)
       .map((x) => (/^-?\d+(\.\d+)?$/.test(x) ? Number(x) : x === "true" ? true : x === "false" ? false : x));
     if (keys.length) next.order = keys; else delete next.order;
+    if (!cumulativeRow.hidden && keys.length && cumulative.checked) next.cumulative = true; else delete next.cumulative;
     return next;
   };
 
@@ -221,6 +226,7 @@ function chartDialog(chart, forms, onSave) {
       numeratorRow,
       denominatorRow,
       orderRow,
+      cumulativeRow,
       control("filter", t("chart.filter"), filter),
       h("details", h("summary", t("chart.build_filter")), builderBox),
       err),
