@@ -10,6 +10,7 @@
 mod automation;
 mod bad_input;
 mod browser;
+mod dashboards;
 mod exchange;
 mod files;
 mod hardening;

@@ -224,7 +224,7 @@ e2e!(templates_install_export_import, |srv: Server| async move {
     assert_eq!(copy.body["records"].as_u64().unwrap(), n);
 
     // The CLI: export to a directory, install it into a third tenant.
-    let _c = srv.tenant("cli").await;
+    let cli_token = srv.tenant("cli").await;
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("crm-copy");
     let out = srv.cli(&[
@@ -258,6 +258,36 @@ e2e!(templates_install_export_import, |srv: Server| async move {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(stdout.contains("17 forms"), "{stdout}");
+    // The app is there in the tenant, with its forms, for the tenant's own
+    // API.
+    let cli_app = stdout.lines().next().unwrap().trim().to_owned();
+    let apps = srv.get("/api/v1/apps", &cli_token).await;
+    assert_eq!(apps.status, 200, "{}", apps.text);
+    let listed = apps
+        .body
+        .as_array()
+        .or_else(|| apps.body["apps"].as_array())
+        .unwrap();
+    assert!(
+        listed.iter().any(|a| a["id"] == cli_app.as_str()),
+        "{cli_app} not in {}",
+        apps.text
+    );
+    let forms = srv
+        .get(&format!("/api/v1/apps/{cli_app}/forms"), &cli_token)
+        .await;
+    assert_eq!(forms.status, 200, "{}", forms.text);
+    let forms = forms
+        .body
+        .as_array()
+        .or_else(|| forms.body["forms"].as_array())
+        .unwrap();
+    assert_eq!(forms.len(), 17, "forms of the CLI-installed app");
+    assert!(
+        forms
+            .iter()
+            .any(|f| f["name"].as_str().is_some_and(|n| n.contains("客户")))
+    );
     let out = srv.cli(&["template", "list"]);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("crm\t1.0.0\t"));
 });
