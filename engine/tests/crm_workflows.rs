@@ -21,12 +21,12 @@ use engine::auth::roles::RoleInput;
 use engine::automation::TickOptions;
 use engine::ctx::{Ctx, Role};
 use engine::error::{ErrorCode, HasCode};
-use engine::ids::{FormId, RecordId, TaskId, UserId};
+use engine::ids::{FormId, RecordId, UserId};
 use engine::jobs::{Worker, WorkerConfig};
 use engine::record::{RecordInput, RecordView};
 use engine::template::{InstallOptions, Installed};
 use engine::workflow::def::{Mode, NodeKind};
-use engine::workflow::{ActionInput, InstanceView, TaskBox, TaskQuery, TaskView, WorkflowError};
+use engine::workflow::{InstanceView, TaskBox, TaskQuery, TaskView, WorkflowError};
 use serde_json::{Map, Value, json};
 
 /// A Monday, 10:00 UTC: after every daily schedule of the CRM, so ticks a
@@ -211,24 +211,6 @@ async fn tasks_in(t: &TestDb, who: &Ctx, task_box: TaskBox, record: RecordId) ->
     tasks.into_iter().filter(|x| x.record_id == record).collect()
 }
 
-/// `who`'s only open task on `record`.
-async fn my_task(t: &TestDb, who: &Ctx, record: RecordId) -> TaskId {
-    let open = tasks_in(t, who, TaskBox::Todo, record).await;
-    assert_eq!(open.len(), 1, "{open:?}");
-    open[0].id
-}
-
-async fn act(
-    t: &TestDb,
-    who: &Ctx,
-    task: TaskId,
-    action: &str,
-    input: Value,
-) -> Result<InstanceView, WorkflowError> {
-    let input: ActionInput = serde_json::from_value(input).unwrap();
-    t.engine.task_action(who, task, action, input).await
-}
-
 /// The step waiting now and who holds its open tasks (one step at most in
 /// these flows).
 fn waiting(inst: &InstanceView) -> Option<(String, BTreeSet<UserId>)> {
@@ -300,7 +282,7 @@ async fn contract_bands(t: &TestDb) {
         waiting(&inst),
         wait_at("sales_manager", &[&k.sales_manager, &k.lead])
     );
-    let task = my_task(t, &k.sales_manager, small).await;
+    let task = t.my_task(&k.sales_manager, small).await;
     let detail = t.engine.get_task(&k.sales_manager, task).await.unwrap();
     assert_eq!(detail.fields["amount"], json!("read"));
     assert_eq!(detail.fields["payment_terms"], json!("edit"));
@@ -311,38 +293,26 @@ async fn contract_bands(t: &TestDb) {
         "undeclared fields are read-only"
     );
     assert_read_only(
-        act(
-            t,
-            &k.sales_manager,
-            task,
-            "approve",
-            json!({"data": {"amount": 1}}),
-        )
-        .await,
+        t.act(&k.sales_manager, task, "approve", json!({"data": {"amount": 1}}))
+            .await,
         &["amount"],
     );
     assert_read_only(
-        act(
-            t,
-            &k.sales_manager,
-            task,
-            "approve",
-            json!({"data": {"title": "x"}}),
-        )
-        .await,
+        t.act(&k.sales_manager, task, "approve", json!({"data": {"title": "x"}}))
+            .await,
         &["title"],
     );
     // The rep's manager approves (any one is enough) and edits two fields.
-    let lead_task = my_task(t, &k.lead, small).await;
-    let done = act(
-        t,
-        &k.lead,
-        lead_task,
-        "approve",
-        json!({"data": {"payment_terms": "monthly", "status": "active"}}),
-    )
-    .await
-    .unwrap();
+    let lead_task = t.my_task(&k.lead, small).await;
+    let done = t
+        .act(
+            &k.lead,
+            lead_task,
+            "approve",
+            json!({"data": {"payment_terms": "monthly", "status": "active"}}),
+        )
+        .await
+        .unwrap();
     assert_eq!(done.status, "approved");
     assert_eq!(waiting(&done), None);
     assert_eq!(entered(&done), ["sales_manager"]);
@@ -375,21 +345,17 @@ async fn contract_bands(t: &TestDb) {
     // Exactly 50,000 is not over the threshold; exactly 200,000 goes to
     // finance but not to the general manager.
     let at_50k = k.contract(t, 50_000, end).await;
-    let task = my_task(t, &k.sales_manager, at_50k).await;
-    let out = act(t, &k.sales_manager, task, "approve", json!({}))
-        .await
-        .unwrap();
+    let task = t.my_task(&k.sales_manager, at_50k).await;
+    let out = t.act(&k.sales_manager, task, "approve", json!({})).await.unwrap();
     assert_eq!(out.status, "approved");
     assert_eq!(entered(&out), ["sales_manager"]);
     let at_200k = k.contract(t, 200_000, end).await;
-    let task = my_task(t, &k.sales_manager, at_200k).await;
-    let out = act(t, &k.sales_manager, task, "approve", json!({}))
-        .await
-        .unwrap();
+    let task = t.my_task(&k.sales_manager, at_200k).await;
+    let out = t.act(&k.sales_manager, task, "approve", json!({})).await.unwrap();
     assert_eq!(waiting(&out), wait_at("finance", &[&k.fin1, &k.fin2]));
     for who in [&k.fin1, &k.fin2] {
-        let task = my_task(t, who, at_200k).await;
-        act(t, who, task, "approve", json!({})).await.unwrap();
+        let task = t.my_task(who, at_200k).await;
+        t.act(who, task, "approve", json!({})).await.unwrap();
     }
     let out = k.instance(t, "contracts", at_200k).await;
     assert_eq!(out.status, "approved");
@@ -398,21 +364,18 @@ async fn contract_bands(t: &TestDb) {
     // 120,000: finance after the sales manager, and one finance approval
     // is not enough.
     let mid = k.contract(t, 120_000, end).await;
-    let task = my_task(t, &k.sales_manager, mid).await;
-    let inst = act(t, &k.sales_manager, task, "approve", json!({}))
-        .await
-        .unwrap();
+    let task = t.my_task(&k.sales_manager, mid).await;
+    let inst = t.act(&k.sales_manager, task, "approve", json!({})).await.unwrap();
     assert_eq!(waiting(&inst), wait_at("finance", &[&k.fin1, &k.fin2]));
     assert_eq!(inst.current[0].mode, Mode::All);
     assert!(tasks_in(t, &k.gm, TaskBox::Todo, mid).await.is_empty());
     assert!(tasks_in(t, &k.lead, TaskBox::Todo, mid).await.is_empty());
-    let f1 = my_task(t, &k.fin1, mid).await;
+    let f1 = t.my_task(&k.fin1, mid).await;
     let detail = t.engine.get_task(&k.fin1, f1).await.unwrap();
     assert_eq!(detail.fields["amount"], json!("read"));
     assert_eq!(detail.fields["payment_terms"], json!("edit"));
     assert_read_only(
-        act(
-            t,
+        t.act(
             &k.fin1,
             f1,
             "approve",
@@ -421,20 +384,21 @@ async fn contract_bands(t: &TestDb) {
         .await,
         &["amount", "owner"],
     );
-    let after_one = act(
-        t,
-        &k.fin1,
-        f1,
-        "approve",
-        json!({"data": {"payment_terms": "installments"}}),
-    )
-    .await
-    .unwrap();
+    let after_one = t
+        .act(
+            &k.fin1,
+            f1,
+            "approve",
+            json!({"data": {"payment_terms": "installments"}}),
+        )
+        .await
+        .unwrap();
     assert_eq!(after_one.status, "running", "finance is all-must-approve");
     assert_eq!(waiting(&after_one), wait_at("finance", &[&k.fin2]));
     assert_copied(t, &k, mid, false).await;
-    let f2 = my_task(t, &k.fin2, mid).await;
-    let end_state = act(t, &k.fin2, f2, "approve", json!({"data": {"status": "active"}}))
+    let f2 = t.my_task(&k.fin2, mid).await;
+    let end_state = t
+        .act(&k.fin2, f2, "approve", json!({"data": {"status": "active"}}))
         .await
         .unwrap();
     assert_eq!(end_state.status, "approved");
@@ -462,13 +426,11 @@ async fn contract_bands(t: &TestDb) {
 
     // 350,000: the general manager, then finance.
     let big = k.contract(t, 350_000, end).await;
-    let task = my_task(t, &k.sales_manager, big).await;
-    let inst = act(t, &k.sales_manager, task, "approve", json!({}))
-        .await
-        .unwrap();
+    let task = t.my_task(&k.sales_manager, big).await;
+    let inst = t.act(&k.sales_manager, task, "approve", json!({})).await.unwrap();
     assert_eq!(waiting(&inst), wait_at("general_manager", &[&k.gm]));
     assert!(tasks_in(t, &k.fin1, TaskBox::Todo, big).await.is_empty());
-    let g = my_task(t, &k.gm, big).await;
+    let g = t.my_task(&k.gm, big).await;
     let detail = t.engine.get_task(&k.gm, g).await.unwrap();
     assert_eq!(
         detail.fields["payment_terms"],
@@ -476,23 +438,18 @@ async fn contract_bands(t: &TestDb) {
         "not declared at this step"
     );
     assert_read_only(
-        act(
-            t,
-            &k.gm,
-            g,
-            "approve",
-            json!({"data": {"payment_terms": "monthly"}}),
-        )
-        .await,
+        t.act(&k.gm, g, "approve", json!({"data": {"payment_terms": "monthly"}}))
+            .await,
         &["payment_terms"],
     );
-    let inst = act(t, &k.gm, g, "approve", json!({})).await.unwrap();
+    let inst = t.act(&k.gm, g, "approve", json!({})).await.unwrap();
     assert_eq!(waiting(&inst), wait_at("finance", &[&k.fin1, &k.fin2]));
-    let f1 = my_task(t, &k.fin1, big).await;
-    let inst = act(t, &k.fin1, f1, "approve", json!({})).await.unwrap();
+    let f1 = t.my_task(&k.fin1, big).await;
+    let inst = t.act(&k.fin1, f1, "approve", json!({})).await.unwrap();
     assert_eq!(inst.status, "running");
-    let f2 = my_task(t, &k.fin2, big).await;
-    let inst = act(t, &k.fin2, f2, "approve", json!({"data": {"status": "active"}}))
+    let f2 = t.my_task(&k.fin2, big).await;
+    let inst = t
+        .act(&k.fin2, f2, "approve", json!({"data": {"status": "active"}}))
         .await
         .unwrap();
     assert_eq!(inst.status, "approved");
@@ -558,9 +515,8 @@ async fn contract_rejections(t: &TestDb) {
     // Ends 2026-04-11: the renewal reminder is due on 2026-03-12 at 09:00.
     let end = "2026-04-11";
     let kept = k.contract(t, 30_000, end).await;
-    let task = my_task(t, &k.sales_manager, kept).await;
-    act(
-        t,
+    let task = t.my_task(&k.sales_manager, kept).await;
+    t.act(
         &k.sales_manager,
         task,
         "approve",
@@ -571,20 +527,18 @@ async fn contract_rejections(t: &TestDb) {
 
     // Finance rejects: the other finance task closes, nobody is copied.
     let by_finance = k.contract(t, 120_000, end).await;
-    let task = my_task(t, &k.sales_manager, by_finance).await;
-    act(t, &k.sales_manager, task, "approve", json!({}))
+    let task = t.my_task(&k.sales_manager, by_finance).await;
+    t.act(&k.sales_manager, task, "approve", json!({})).await.unwrap();
+    let f1 = t.my_task(&k.fin1, by_finance).await;
+    let out = t
+        .act(
+            &k.fin1,
+            f1,
+            "reject",
+            json!({"comment": "付款条件不可接受 terms"}),
+        )
         .await
         .unwrap();
-    let f1 = my_task(t, &k.fin1, by_finance).await;
-    let out = act(
-        t,
-        &k.fin1,
-        f1,
-        "reject",
-        json!({"comment": "付款条件不可接受 terms"}),
-    )
-    .await
-    .unwrap();
     assert_eq!(out.status, "rejected");
     assert!(out.finished_at.is_some());
     assert_eq!(waiting(&out), None);
@@ -593,20 +547,18 @@ async fn contract_rejections(t: &TestDb) {
     assert_eq!(done[done.len() - 2..], ["rejected", "finished"]);
     assert!(tasks_in(t, &k.fin2, TaskBox::Todo, by_finance).await.is_empty());
     assert_copied(t, &k, by_finance, false).await;
-    let err = act(t, &k.fin2, f1, "approve", json!({})).await.unwrap_err();
+    let err = t.act(&k.fin2, f1, "approve", json!({})).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::NotFound, "fin1's task is not fin2's");
 
     // Finance never answers: 48 hours on, the step rejects by itself.
     let stalled = k.contract(t, 60_000, end).await;
-    let task = my_task(t, &k.sales_manager, stalled).await;
-    act(t, &k.sales_manager, task, "approve", json!({}))
-        .await
-        .unwrap();
+    let task = t.my_task(&k.sales_manager, stalled).await;
+    t.act(&k.sales_manager, task, "approve", json!({})).await.unwrap();
 
     // The sales manager rejects a small one.
     let by_manager = k.contract(t, 20_000, end).await;
-    let task = my_task(t, &k.sales_manager, by_manager).await;
-    let out = act(t, &k.sales_manager, task, "reject", json!({})).await.unwrap();
+    let task = t.my_task(&k.sales_manager, by_manager).await;
+    let out = t.act(&k.sales_manager, task, "reject", json!({})).await.unwrap();
     assert_eq!(out.status, "rejected");
     assert!(tasks_in(t, &k.lead, TaskBox::Todo, by_manager).await.is_empty());
     assert_copied(t, &k, by_manager, false).await;
@@ -693,13 +645,12 @@ async fn discount_thresholds(t: &TestDb) {
         waiting(&inst),
         wait_at("sales_manager", &[&k.sales_manager, &k.lead])
     );
-    let task = my_task(t, &k.sales_manager, q15).await;
+    let task = t.my_task(&k.sales_manager, q15).await;
     let detail = t.engine.get_task(&k.sales_manager, task).await.unwrap();
     assert_eq!(detail.fields["discount_pct"], json!("edit"));
     assert_eq!(detail.fields["list_amount"], json!("read"));
     assert_read_only(
-        act(
-            t,
+        t.act(
             &k.sales_manager,
             task,
             "approve",
@@ -708,21 +659,18 @@ async fn discount_thresholds(t: &TestDb) {
         .await,
         &["list_amount"],
     );
-    let out = act(t, &k.sales_manager, task, "approve", json!({}))
-        .await
-        .unwrap();
+    let out = t.act(&k.sales_manager, task, "approve", json!({})).await.unwrap();
     assert_eq!(out.status, "approved");
     assert_eq!(entered(&out), ["sales_manager"]);
 
     // 25%: the director after the manager; the director's edit is kept.
     let q25 = k.create(t, "quotes", quote(25.0)).await;
-    let task = my_task(t, &k.lead, q25).await;
-    let inst = act(t, &k.lead, task, "approve", json!({})).await.unwrap();
+    let task = t.my_task(&k.lead, q25).await;
+    let inst = t.act(&k.lead, task, "approve", json!({})).await.unwrap();
     assert_eq!(waiting(&inst), wait_at("sales_director", &[&k.director]));
-    let d = my_task(t, &k.director, q25).await;
+    let d = t.my_task(&k.director, q25).await;
     assert_read_only(
-        act(
-            t,
+        t.act(
             &k.director,
             d,
             "approve",
@@ -731,15 +679,10 @@ async fn discount_thresholds(t: &TestDb) {
         .await,
         &["list_amount"],
     );
-    let out = act(
-        t,
-        &k.director,
-        d,
-        "approve",
-        json!({"data": {"discount_pct": 22}}),
-    )
-    .await
-    .unwrap();
+    let out = t
+        .act(&k.director, d, "approve", json!({"data": {"discount_pct": 22}}))
+        .await
+        .unwrap();
     assert_eq!(out.status, "approved");
     assert_eq!(entered(&out), ["sales_manager", "sales_director"]);
     let rec = k.record(t, "quotes", q25).await;
@@ -754,16 +697,16 @@ async fn discount_thresholds(t: &TestDb) {
     // 25% cut to 18% by the manager: the large-discount check reads the
     // edited value, so the director is skipped.
     let cut = k.create(t, "quotes", quote(25.0)).await;
-    let task = my_task(t, &k.sales_manager, cut).await;
-    let out = act(
-        t,
-        &k.sales_manager,
-        task,
-        "approve",
-        json!({"data": {"discount_pct": 18}}),
-    )
-    .await
-    .unwrap();
+    let task = t.my_task(&k.sales_manager, cut).await;
+    let out = t
+        .act(
+            &k.sales_manager,
+            task,
+            "approve",
+            json!({"data": {"discount_pct": 18}}),
+        )
+        .await
+        .unwrap();
     assert_eq!(out.status, "approved");
     assert_eq!(entered(&out), ["sales_manager"]);
     assert!(tasks_in(t, &k.director, TaskBox::Todo, cut).await.is_empty());
@@ -774,12 +717,11 @@ async fn discount_thresholds(t: &TestDb) {
 
     // 30%: the director rejects.
     let q30 = k.create(t, "quotes", quote(30.0)).await;
-    let task = my_task(t, &k.sales_manager, q30).await;
-    act(t, &k.sales_manager, task, "approve", json!({}))
-        .await
-        .unwrap();
-    let d = my_task(t, &k.director, q30).await;
-    let out = act(t, &k.director, d, "reject", json!({"comment": "太低 too low"}))
+    let task = t.my_task(&k.sales_manager, q30).await;
+    t.act(&k.sales_manager, task, "approve", json!({})).await.unwrap();
+    let d = t.my_task(&k.director, q30).await;
+    let out = t
+        .act(&k.director, d, "reject", json!({"comment": "太低 too low"}))
         .await
         .unwrap();
     assert_eq!(out.status, "rejected");
@@ -827,7 +769,7 @@ async fn ticket_handling(t: &TestDb) {
     assert_eq!(rec.data["assignee"], json!(k.agent2.actor.to_string()));
     assert_eq!(rec.data["status"], json!("open"));
     assert_eq!(rec.data["sla_due"], json!("2026-03-04"));
-    let h = my_task(t, &k.agent2, t1).await;
+    let h = t.my_task(&k.agent2, t1).await;
     let detail = t.engine.get_task(&k.agent2, h).await.unwrap();
     for (field, perm) in [
         ("status", "edit"),
@@ -839,35 +781,30 @@ async fn ticket_handling(t: &TestDb) {
         assert_eq!(detail.fields[field], json!(perm), "{field}");
     }
     assert_read_only(
-        act(t, &k.agent2, h, "submit", json!({"data": {"priority": "low"}})).await,
+        t.act(&k.agent2, h, "submit", json!({"data": {"priority": "low"}}))
+            .await,
         &["priority"],
     );
     assert_read_only(
-        act(
-            t,
-            &k.agent2,
-            h,
-            "submit",
-            json!({"data": {"sla_due": "2026-03-31"}}),
-        )
-        .await,
+        t.act(&k.agent2, h, "submit", json!({"data": {"sla_due": "2026-03-31"}}))
+            .await,
         &["sla_due"],
     );
-    let err = act(t, &k.agent2, h, "approve", json!({})).await.unwrap_err();
+    let err = t.act(&k.agent2, h, "approve", json!({})).await.unwrap_err();
     assert_eq!(
         err.code(),
         ErrorCode::ValidationFailed,
         "a fill step is submitted"
     );
-    let inst = act(
-        t,
-        &k.agent2,
-        h,
-        "submit",
-        json!({"data": {"status": "resolved", "resolution": "更换定影器 Replaced the fuser"}}),
-    )
-    .await
-    .unwrap();
+    let inst = t
+        .act(
+            &k.agent2,
+            h,
+            "submit",
+            json!({"data": {"status": "resolved", "resolution": "更换定影器 Replaced the fuser"}}),
+        )
+        .await
+        .unwrap();
     assert_eq!(waiting(&inst), wait_at("review", &[&k.service_manager]));
     assert!(tasks_in(t, &k.agent1, TaskBox::Todo, t1).await.is_empty());
     k.tick(t, t0() + TimeDelta::minutes(3)).await;
@@ -882,13 +819,12 @@ async fn ticket_handling(t: &TestDb) {
         "not closed yet"
     );
     // The review closes it; the resolution is read-only there.
-    let r = my_task(t, &k.service_manager, t1).await;
+    let r = t.my_task(&k.service_manager, t1).await;
     let detail = t.engine.get_task(&k.service_manager, r).await.unwrap();
     assert_eq!(detail.fields["resolution"], json!("read"));
     assert_eq!(detail.fields["status"], json!("edit"));
     assert_read_only(
-        act(
-            t,
+        t.act(
             &k.service_manager,
             r,
             "approve",
@@ -897,15 +833,15 @@ async fn ticket_handling(t: &TestDb) {
         .await,
         &["resolution"],
     );
-    let out = act(
-        t,
-        &k.service_manager,
-        r,
-        "approve",
-        json!({"data": {"status": "closed"}}),
-    )
-    .await
-    .unwrap();
+    let out = t
+        .act(
+            &k.service_manager,
+            r,
+            "approve",
+            json!({"data": {"status": "closed"}}),
+        )
+        .await
+        .unwrap();
     assert_eq!(out.status, "approved");
     assert_eq!(entered(&out), ["handle", "review"]);
     k.tick(t, t0() + TimeDelta::minutes(4)).await;
@@ -936,9 +872,8 @@ async fn ticket_handling(t: &TestDb) {
     let rec = k.record(t, "service_tickets", t2).await;
     assert_eq!(rec.data["assignee"], json!(k.lead.actor.to_string()), "kept");
     assert_eq!(rec.data["sla_due"], json!("2026-02-21"));
-    let h = my_task(t, &k.lead, t2).await;
-    act(
-        t,
+    let h = t.my_task(&k.lead, t2).await;
+    t.act(
         &k.lead,
         h,
         "submit",
@@ -953,8 +888,8 @@ async fn ticket_handling(t: &TestDb) {
     assert_eq!(rec.data["sla_met"], json!(false));
     assert_eq!(rec.data["sla_breached"], json!(true));
     assert_eq!(surveys_of(t2, &k.records(t, "surveys").await).len(), 1);
-    let r = my_task(t, &k.service_manager, t2).await;
-    let out = act(t, &k.service_manager, r, "approve", json!({})).await.unwrap();
+    let r = t.my_task(&k.service_manager, t2).await;
+    let out = t.act(&k.service_manager, r, "approve", json!({})).await.unwrap();
     assert_eq!(out.status, "approved");
     k.tick(t, t0() + TimeDelta::minutes(7)).await;
     assert_eq!(
@@ -972,10 +907,8 @@ async fn flow_upgrade(t: &TestDb) {
     let k = kit(t, "crm-upgrade").await;
     let flow_id = k.crm.workflows["contract_approval"];
     let old = k.contract(t, 300_000, "2027-03-01").await;
-    let task = my_task(t, &k.sales_manager, old).await;
-    let inst = act(t, &k.sales_manager, task, "approve", json!({}))
-        .await
-        .unwrap();
+    let task = t.my_task(&k.sales_manager, old).await;
+    let inst = t.act(&k.sales_manager, task, "approve", json!({})).await.unwrap();
     assert_eq!(inst.workflow_version, 1);
     assert_eq!(waiting(&inst), wait_at("general_manager", &[&k.gm]));
 
@@ -1004,7 +937,8 @@ async fn flow_upgrade(t: &TestDb) {
     assert_eq!(inst.workflow_version, 2);
     let listed = tasks_in(t, &k.sales_manager, TaskBox::Todo, new).await;
     assert_eq!(listed[0].node_name.as_deref(), Some("销售经理 v2"));
-    let inst = act(t, &k.sales_manager, listed[0].id, "approve", json!({}))
+    let inst = t
+        .act(&k.sales_manager, listed[0].id, "approve", json!({}))
         .await
         .unwrap();
     assert_eq!(waiting(&inst), wait_at("finance", &[&k.fin1, &k.fin2]));
@@ -1016,12 +950,12 @@ async fn flow_upgrade(t: &TestDb) {
     let listed = tasks_in(t, &k.gm, TaskBox::Todo, old).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].node_name.as_deref(), Some("总经理审批 General manager"));
-    let inst = act(t, &k.gm, listed[0].id, "approve", json!({})).await.unwrap();
+    let inst = t.act(&k.gm, listed[0].id, "approve", json!({})).await.unwrap();
     assert_eq!(waiting(&inst), wait_at("finance", &[&k.fin1, &k.fin2]));
     for id in [old, new] {
         for who in [&k.fin1, &k.fin2] {
-            let task = my_task(t, who, id).await;
-            act(t, who, task, "approve", json!({})).await.unwrap();
+            let task = t.my_task(who, id).await;
+            t.act(who, task, "approve", json!({})).await.unwrap();
         }
     }
     let old_inst = k.instance(t, "contracts", old).await;

@@ -19,7 +19,7 @@ use engine::ids::{AppId, FormId, RecordId, TaskId};
 use engine::jobs::{Worker, WorkerConfig};
 use engine::meta::app::AppInput;
 use engine::record::RecordInput;
-use engine::workflow::{ActionInput, InstanceView, TaskBox, TaskQuery, WorkflowError};
+use engine::workflow::{InstanceView, TaskBox, TaskQuery, WorkflowError};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde_json::{Map, Value, json};
 
@@ -154,17 +154,6 @@ async fn todo(t: &TestDb, who: &Ctx) -> Vec<TaskId> {
     tasks.into_iter().map(|t| t.id).collect()
 }
 
-async fn act(
-    t: &TestDb,
-    who: &Ctx,
-    task: TaskId,
-    action: &str,
-    input: Value,
-) -> Result<InstanceView, WorkflowError> {
-    let input: ActionInput = serde_json::from_value(input).unwrap();
-    t.engine.task_action(who, task, action, input).await
-}
-
 fn fields(e: &WorkflowError) -> Vec<String> {
     e.details().into_iter().map(|d| d.field).collect()
 }
@@ -279,18 +268,19 @@ async fn contract_approval(t: &TestDb) {
     assert_eq!(detail.record["data"]["amount"], json!(100_000));
     assert_eq!(detail.fields["cost"], json!("hidden"));
     // The manager cannot change the amount.
-    let err = act(
-        t,
-        &k.manager,
-        mgr_tasks[0],
-        "approve",
-        json!({"data": {"amount": 5}}),
-    )
-    .await
-    .unwrap_err();
+    let err = t
+        .act(
+            &k.manager,
+            mgr_tasks[0],
+            "approve",
+            json!({"data": {"amount": 5}}),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::Forbidden);
     assert_eq!(fields(&err), vec!["data/amount"]);
-    let done = act(t, &k.manager, mgr_tasks[0], "approve", json!({"comment": "ok"}))
+    let done = t
+        .act(&k.manager, mgr_tasks[0], "approve", json!({"comment": "ok"}))
         .await
         .unwrap();
     assert_eq!(done.status, "approved");
@@ -304,39 +294,35 @@ async fn contract_approval(t: &TestDb) {
     // Over 100,000: manager, then both finance members.
     let big = k.submit(t, 250_000).await;
     let mgr = todo(t, &k.manager).await;
-    act(t, &k.manager, mgr[0], "approve", json!({})).await.unwrap();
+    t.act(&k.manager, mgr[0], "approve", json!({})).await.unwrap();
     let inst = k.instance(t, big).await;
     assert_eq!(inst.current[0].node, "finance");
     assert_eq!(inst.current[0].tasks.len(), 2);
     let f1 = todo(t, &k.fin1).await;
     let f2 = todo(t, &k.fin2).await;
     // Finance edits only the payment terms; a bad value names the field.
-    let err = act(t, &k.fin1, f1[0], "approve", json!({"data": {"amount": 1}}))
+    let err = t
+        .act(&k.fin1, f1[0], "approve", json!({"data": {"amount": 1}}))
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::Forbidden);
-    let err = act(
-        t,
-        &k.fin1,
-        f1[0],
-        "approve",
-        json!({"data": {"terms": "x".repeat(40)}}),
-    )
-    .await
-    .unwrap_err();
+    let err = t
+        .act(
+            &k.fin1,
+            f1[0],
+            "approve",
+            json!({"data": {"terms": "x".repeat(40)}}),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::ValidationFailed);
     assert_eq!(fields(&err), vec!["terms"]);
-    let after_one = act(
-        t,
-        &k.fin1,
-        f1[0],
-        "approve",
-        json!({"data": {"terms": "60 days"}}),
-    )
-    .await
-    .unwrap();
+    let after_one = t
+        .act(&k.fin1, f1[0], "approve", json!({"data": {"terms": "60 days"}}))
+        .await
+        .unwrap();
     assert_eq!(after_one.status, "running", "all must approve");
-    let end = act(t, &k.fin2, f2[0], "approve", json!({})).await.unwrap();
+    let end = t.act(&k.fin2, f2[0], "approve", json!({})).await.unwrap();
     assert_eq!(end.status, "approved");
     let rec = t.engine.get_record(&k.owner, k.contracts, big).await.unwrap();
     assert_eq!(rec.data["terms"], json!("60 days"));
@@ -401,41 +387,36 @@ async fn return_and_resubmit(t: &TestDb) {
     k.flow(t).await;
     let id = k.submit(t, 300_000).await;
     let mgr = todo(t, &k.manager).await;
-    act(t, &k.manager, mgr[0], "approve", json!({})).await.unwrap();
+    t.act(&k.manager, mgr[0], "approve", json!({})).await.unwrap();
     let f1 = todo(t, &k.fin1).await;
-    let back = act(
-        t,
-        &k.fin1,
-        f1[0],
-        "return",
-        json!({"to": "initiator", "comment": "fix the title"}),
-    )
-    .await
-    .unwrap();
+    let back = t
+        .act(
+            &k.fin1,
+            f1[0],
+            "return",
+            json!({"to": "initiator", "comment": "fix the title"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(back.current[0].node, "start");
     assert!(todo(t, &k.fin2).await.is_empty(), "the other finance task closed");
     let mine = todo(t, &k.sales).await;
     assert_eq!(mine.len(), 1);
     // The start node keeps the amount read-only.
-    let err = act(t, &k.sales, mine[0], "submit", json!({"data": {"amount": 1}}))
+    let err = t
+        .act(&k.sales, mine[0], "submit", json!({"data": {"amount": 1}}))
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::Forbidden);
-    act(
-        t,
-        &k.sales,
-        mine[0],
-        "submit",
-        json!({"data": {"title": "Deal v2"}}),
-    )
-    .await
-    .unwrap();
+    t.act(&k.sales, mine[0], "submit", json!({"data": {"title": "Deal v2"}}))
+        .await
+        .unwrap();
     // Around again: manager, then finance.
     let mgr = todo(t, &k.manager).await;
-    act(t, &k.manager, mgr[0], "approve", json!({})).await.unwrap();
+    t.act(&k.manager, mgr[0], "approve", json!({})).await.unwrap();
     for who in [&k.fin1, &k.fin2] {
         let task = todo(t, who).await;
-        act(t, who, task[0], "approve", json!({})).await.unwrap();
+        t.act(who, task[0], "approve", json!({})).await.unwrap();
     }
     let inst = k.instance(t, id).await;
     assert_eq!(inst.status, "approved");
@@ -489,8 +470,8 @@ async fn racing_approvers(t: &TestDb) {
         let a = todo(t, &k.fin1).await;
         let b = todo(t, &k.fin2).await;
         let (r1, r2) = tokio::join!(
-            act(t, &k.fin1, a[0], "approve", json!({})),
-            act(t, &k.fin2, b[0], "approve", json!({}))
+            t.act(&k.fin1, a[0], "approve", json!({})),
+            t.act(&k.fin2, b[0], "approve", json!({}))
         );
         let oks = [&r1, &r2].iter().filter(|r| r.is_ok()).count();
         assert_eq!(oks, 1, "round {round}: {r1:?} / {r2:?}");
@@ -503,7 +484,7 @@ async fn racing_approvers(t: &TestDb) {
         assert_eq!(inst.current[0].node, "b");
         let m = todo(t, &k.manager).await;
         assert_eq!(m.len(), 1, "the flow moved once");
-        act(t, &k.manager, m[0], "approve", json!({})).await.unwrap();
+        t.act(&k.manager, m[0], "approve", json!({})).await.unwrap();
     }
 }
 both_backends!(racing_approvers, racing_approvers);
@@ -537,8 +518,7 @@ async fn timeout_escalates_once(t: &TestDb) {
     assert_eq!(boss.len(), 1);
     let inst = k.instance(t, id).await;
     assert_eq!(inst.history.iter().filter(|h| h.action == "escalated").count(), 1);
-    act(
-        t,
+    t.act(
         &k.boss.clone().at(t0() + TimeDelta::hours(49)),
         boss[0],
         "approve",
@@ -556,13 +536,14 @@ async fn bad_input(t: &TestDb) {
     let id = k.submit(t, 10).await;
     let mgr = todo(t, &k.manager).await;
     // Not yours: not found.
-    let err = act(t, &k.fin1, mgr[0], "approve", json!({})).await.unwrap_err();
+    let err = t.act(&k.fin1, mgr[0], "approve", json!({})).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::NotFound);
     // Unknown action.
-    let err = act(t, &k.manager, mgr[0], "launch", json!({})).await.unwrap_err();
+    let err = t.act(&k.manager, mgr[0], "launch", json!({})).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::NotFound);
     // Return to a node never passed.
-    let err = act(t, &k.manager, mgr[0], "return", json!({"to": "finance"}))
+    let err = t
+        .act(&k.manager, mgr[0], "return", json!({"to": "finance"}))
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::ValidationFailed);
@@ -578,19 +559,18 @@ async fn bad_input(t: &TestDb) {
         )
         .await
         .unwrap();
-    let gone = act(t, &k.sales, mine.tasks[0].id, "withdraw", json!({}))
+    let gone = t
+        .act(&k.sales, mine.tasks[0].id, "withdraw", json!({}))
         .await
         .unwrap();
     assert_eq!(gone.status, "withdrawn");
-    let err = act(t, &k.manager, mgr[0], "approve", json!({}))
-        .await
-        .unwrap_err();
+    let err = t.act(&k.manager, mgr[0], "approve", json!({})).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::Conflict);
     assert_eq!(k.instance(t, id).await.status, "withdrawn");
     // Once someone acted, the initiator can no longer withdraw.
     let id2 = k.submit(t, 500_000).await;
     let mgr = todo(t, &k.manager).await;
-    act(t, &k.manager, mgr[0], "approve", json!({})).await.unwrap();
+    t.act(&k.manager, mgr[0], "approve", json!({})).await.unwrap();
     let mine = t
         .engine
         .list_tasks(
@@ -603,18 +583,19 @@ async fn bad_input(t: &TestDb) {
         .await
         .unwrap();
     let start = mine.tasks.iter().find(|t| t.record_id == id2).unwrap().id;
-    let err = act(t, &k.sales, start, "withdraw", json!({})).await.unwrap_err();
+    let err = t.act(&k.sales, start, "withdraw", json!({})).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::Conflict);
     // Transfer hands the task on.
     let f1 = todo(t, &k.fin1).await;
-    act(t, &k.fin1, f1[0], "transfer", json!({"to": k.boss.actor}))
+    t.act(&k.fin1, f1[0], "transfer", json!({"to": k.boss.actor}))
         .await
         .unwrap();
     assert!(todo(t, &k.fin1).await.is_empty());
     assert_eq!(todo(t, &k.boss).await.len(), 1);
     // Reject ends the flow.
     let f2 = todo(t, &k.fin2).await;
-    let out = act(t, &k.fin2, f2[0], "reject", json!({"comment": "too expensive"}))
+    let out = t
+        .act(&k.fin2, f2[0], "reject", json!({"comment": "too expensive"}))
         .await
         .unwrap();
     assert_eq!(out.status, "rejected");
@@ -650,7 +631,7 @@ async fn finished_flows_fire_rules(t: &TestDb) {
         .unwrap();
     let id = k.submit(t, 10).await;
     let mgr = todo(t, &k.manager).await;
-    act(t, &k.manager, mgr[0], "approve", json!({})).await.unwrap();
+    t.act(&k.manager, mgr[0], "approve", json!({})).await.unwrap();
     let worker = Worker::new(
         t.engine.db().clone(),
         Arc::new(t.engine.job_kinds()),
@@ -752,10 +733,11 @@ async fn branches_and_assignees(t: &TestDb) {
     assert_eq!(nodes, ["handler", "mgr"], "both branches wait");
     // The handler (a member field) fills the notes; the join still waits.
     let h = todo(t, &k.fin1).await;
-    act(t, &k.fin1, h[0], "comment", json!({"comment": "looking"}))
+    t.act(&k.fin1, h[0], "comment", json!({"comment": "looking"}))
         .await
         .unwrap();
-    let after = act(t, &k.fin1, h[0], "submit", json!({"data": {"notes": "toner"}}))
+    let after = t
+        .act(&k.fin1, h[0], "submit", json!({"data": {"notes": "toner"}}))
         .await
         .unwrap();
     assert_eq!(after.current.len(), 1);
@@ -763,7 +745,7 @@ async fn branches_and_assignees(t: &TestDb) {
     // The initiator's manager approves; the join passes, admins get a copy,
     // and the previous approver must check.
     let m = todo(t, &k.manager).await;
-    let after = act(t, &k.manager, m[0], "approve", json!({})).await.unwrap();
+    let after = t.act(&k.manager, m[0], "approve", json!({})).await.unwrap();
     assert_eq!(after.current[0].node, "check");
     assert_eq!(after.current[0].tasks[0].assignee, k.manager.actor);
     let cc = t
@@ -780,13 +762,13 @@ async fn branches_and_assignees(t: &TestDb) {
     assert_eq!(cc.tasks.len(), 1);
     // Add an approver to the all-must step: both must now approve.
     let c = todo(t, &k.manager).await;
-    act(t, &k.manager, c[0], "add_approver", json!({"to": k.fin2.actor}))
+    t.act(&k.manager, c[0], "add_approver", json!({"to": k.fin2.actor}))
         .await
         .unwrap();
-    let out = act(t, &k.manager, c[0], "approve", json!({})).await.unwrap();
+    let out = t.act(&k.manager, c[0], "approve", json!({})).await.unwrap();
     assert_eq!(out.status, "running");
     let f2 = todo(t, &k.fin2).await;
-    let out = act(t, &k.fin2, f2[0], "approve", json!({})).await.unwrap();
+    let out = t.act(&k.fin2, f2[0], "approve", json!({})).await.unwrap();
     assert_eq!(out.status, "approved");
     let acts: Vec<&str> = out.history.iter().map(|h| h.action.as_str()).collect();
     for want in ["commented", "filled", "cc", "approver_added", "finished"] {
@@ -931,7 +913,7 @@ async fn auto_approve_on_timeout(t: &TestDb) {
     let id = k.submit(t, 1).await;
     // One of the two approves in time; the other does not.
     let m = todo(t, &k.manager).await;
-    act(t, &k.manager, m[0], "approve", json!({})).await.unwrap();
+    t.act(&k.manager, m[0], "approve", json!({})).await.unwrap();
     let worker = Worker::new(
         t.engine.db().clone(),
         Arc::new(t.engine.job_kinds()),

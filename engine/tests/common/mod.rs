@@ -142,6 +142,33 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Acts on a workflow task (`approve`, `reject`, `submit`, ...) with an
+    /// action input given as JSON.
+    pub async fn act(
+        &self,
+        who: &Ctx,
+        task: engine::ids::TaskId,
+        action: &str,
+        input: serde_json::Value,
+    ) -> Result<engine::workflow::InstanceView, engine::workflow::WorkflowError> {
+        let input: engine::workflow::ActionInput = serde_json::from_value(input).unwrap();
+        self.engine.task_action(who, task, action, input).await
+    }
+
+    /// `who`'s only open task on `record`.
+    pub async fn my_task(&self, who: &Ctx, record: engine::ids::RecordId) -> engine::ids::TaskId {
+        let q = engine::workflow::TaskQuery {
+            task_box: engine::workflow::TaskBox::Todo,
+            ..engine::workflow::TaskQuery::default()
+        };
+        let tasks = self.engine.list_tasks(who, q).await.unwrap().tasks;
+        let open: Vec<_> = tasks.into_iter().filter(|x| x.record_id == record).collect();
+        assert_eq!(open.len(), 1, "open tasks on {record}: {open:?}");
+        open[0].id
+    }
+}
+
 /// Runs a test body on SQLite and, where reachable, on Postgres.
 #[macro_export]
 macro_rules! both_backends {
