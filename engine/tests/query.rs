@@ -1570,7 +1570,7 @@ async fn calendar_periods_and_me() {
         };
         let (field, msg) = err(json!({"field": "_created_by", "op": "eq", "value": "$me"})).await;
         assert_eq!(field, "filter");
-        assert!(msg.contains("`$me` needs a signed-in member"), "{msg}");
+        assert!(msg.contains("`$me` stands for the member asking"), "{msg}");
         let (_, msg) =
             err(json!({"field": "birthday", "op": "in_period", "value": {"unit": "fortnight"}})).await;
         assert!(msg.contains("not `fortnight`"), "{msg}");

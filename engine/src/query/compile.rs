@@ -262,7 +262,7 @@ impl Compiler<'_> {
             self.env.me.map(|id| Json::from(id.to_string())).ok_or_else(|| {
                 QueryError::invalid(
                     path,
-                    format!("`{ME}` needs a signed-in member, and nobody asks here"),
+                    format!("`{ME}` stands for the member asking, and this query has none"),
                 )
             })
         };
