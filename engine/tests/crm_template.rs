@@ -177,6 +177,56 @@ async fn crm_installs_and_runs_a_month(t: &TestDb) {
     check_views(t, &ctx, &crm, true).await;
     check_dashboards(t, &ctx, &crm, true).await;
     check_test_runs(t, &ctx.clone().at(t0 + TimeDelta::days(DAYS)), &crm, &customers).await;
+    comes_back(t, &ctx.clone().at(t0 + TimeDelta::days(DAYS)), &crm).await;
+}
+
+/// A dormant customer orders again: the roll-ups move the last order date,
+/// and the lifecycle rule makes them active, clears the lapsed date and
+/// takes the 沉睡 tag off.
+async fn comes_back(t: &TestDb, ctx: &Ctx, crm: &Installed) {
+    let customers = all(t, ctx, crm.form("customers")).await;
+    let sleeper = customers
+        .iter()
+        .find(|c| c.data["lifecycle"] == "dormant" && c.tags.contains(&"沉睡".to_owned()))
+        .unwrap();
+    assert!(date_of(sleeper, "lapsed_on").is_some());
+    let today = ctx.now.date_naive().format("%Y-%m-%d").to_string();
+    t.engine
+        .create_record(
+            ctx,
+            crm.form("orders"),
+            RecordInput {
+                data: serde_json::from_value(json!({"customer": sleeper.id.to_string(), "amount": 99,
+                    "ordered_on": today, "status": "completed", "order_no": "SO-BACK-1"}))
+                .unwrap(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let worker = Worker::new(
+        t.engine.db().clone(),
+        Arc::new(t.engine.job_kinds()),
+        WorkerConfig::default(),
+    );
+    // The order's event fires the roll-ups, whose update fires the lifecycle
+    // rule; a run that meets a newer version of the customer (the points rule
+    // wrote it too) is retried 10 s later against the fresh record.
+    for s in [0, 1, 2, 15, 16, 40, 41] {
+        t.engine
+            .scheduler_tick(&worker, ctx.now + TimeDelta::seconds(s), TickOptions::default())
+            .await
+            .unwrap();
+    }
+    let back = t
+        .engine
+        .get_record(ctx, crm.form("customers"), sleeper.id)
+        .await
+        .unwrap();
+    assert_eq!(back.data["last_order_on"], json!(today));
+    assert_eq!(back.data["lifecycle"], "active", "{:?}", back.data);
+    assert_eq!(date_of(&back, "lapsed_on"), None, "{:?}", back.data);
+    assert!(!back.tags.contains(&"沉睡".to_owned()), "{:?}", back.tags);
 }
 both_backends!(crm_installs_and_runs_a_month, crm_installs_and_runs_a_month);
 
@@ -291,7 +341,47 @@ async fn check_dashboards(t: &TestDb, ctx: &Ctx, crm: &Installed, after_month: b
                     .and_then(Value::as_f64)
                     .is_some_and(|v| v != 0.0);
             assert!(fed, "{key}/{} has no data: {chart:?}", chart.id);
+            if chart.id == "churn_trend" {
+                check_churn_rate(t, ctx, crm, chart).await;
+            }
         }
+    }
+}
+
+/// The monthly churn rate against the customers themselves: every lapsed
+/// customer (dormant or churned) has a lapsed date and only they do; each
+/// month counts those lapsed in it over those joined before it and not
+/// lapsed before it.
+async fn check_churn_rate(t: &TestDb, ctx: &Ctx, crm: &Installed, chart: &engine::dashboard::ChartData) {
+    let customers = all(t, ctx, crm.form("customers")).await;
+    for c in &customers {
+        let lapsed = matches!(c.data["lifecycle"].as_str(), Some("dormant" | "churned"));
+        assert_eq!(
+            date_of(c, "lapsed_on").is_some(),
+            lapsed,
+            "{}: {:?}",
+            c.id,
+            c.data
+        );
+    }
+    assert!(chart.series.len() >= 6, "{chart:?}");
+    for p in &chart.series {
+        let month = p.key.as_str().unwrap();
+        let first = day(&format!("{month}-01"));
+        let lost = customers
+            .iter()
+            .filter(|c| date_of(c, "lapsed_on").is_some_and(|d| d.format("%Y-%m").to_string() == month))
+            .count();
+        let base = customers
+            .iter()
+            .filter(|c| date_of(c, "joined_on").is_some_and(|d| d < first))
+            .filter(|c| date_of(c, "lapsed_on").is_none_or(|d| d >= first))
+            .count();
+        assert_eq!(
+            (p.numerator.clone(), p.denominator.clone()),
+            (Some(json!(lost)), Some(json!(base))),
+            "{month}"
+        );
     }
 }
 
@@ -382,6 +472,12 @@ async fn run_month(t: &TestDb, ctx: &Ctx, crm: &Installed, customers: &[RecordVi
     for id in expected.keys() {
         assert_eq!(after[id].data["lifecycle"], "dormant");
         assert!(after[id].tags.contains(&"沉睡".to_owned()));
+        // Lapsed on the 180th day without an order, the month it counts in.
+        let before = customers.iter().find(|c| c.id.to_string() == *id).unwrap();
+        assert_eq!(
+            date_of(&after[id], "lapsed_on"),
+            date_of(before, "last_order_on").map(|d| d + TimeDelta::days(180)),
+        );
     }
 
     // Churn risk: tagged, with one win-back task, exactly where a day of the month qualifies.

@@ -230,6 +230,95 @@ async fn charts_answer(t: &TestDb) {
 }
 both_backends!(charts_answer, charts_answer);
 
+async fn churn_rate_per_month(t: &TestDb) {
+    let k = kit(t, "churnrate").await;
+    let customers = t
+        .engine
+        .create_form(
+            &k.owner,
+            k.app,
+            json!({"name": "customers", "fields": [
+                {"key": "joined", "label": "Joined", "type": "date"},
+                {"key": "lapsed", "label": "Lapsed", "type": "date"},
+                {"key": "kind", "label": "Kind", "type": "text"}
+            ]}),
+        )
+        .await
+        .unwrap()
+        .id;
+    let rows = [
+        (Some("2025-11-05"), None, "B2B"),
+        (Some("2025-11-20"), Some("2026-01-10"), "B2B"),
+        (Some("2025-12-01"), Some("2026-01-25"), "B2C"),
+        (Some("2025-12-15"), Some("2026-03-02"), "B2B"),
+        (Some("2026-01-05"), None, "B2C"),
+        (Some("2026-02-10"), Some("2026-03-20"), "B2C"),
+        (Some("2026-02-11"), None, "B2B"),
+        // No start date: in no month's base.
+        (None, None, "B2B"),
+    ];
+    for (joined, lapsed, kind) in rows {
+        t.engine
+            .create_record(
+                &k.owner,
+                customers,
+                RecordInput {
+                    data: obj(json!({"joined": joined, "lapsed": lapsed, "kind": kind})),
+                },
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let def = json!({"name": "Churn", "charts": [
+        {"id": "churn", "kind": "line", "form_id": customers,
+         "measure": {"op": "churn_rate", "field": "joined"}, "group_by": {"field": "lapsed", "bucket": "month"}},
+        {"id": "b2c", "kind": "line", "form_id": customers, "filter": {"field": "kind", "op": "eq", "value": "B2C"},
+         "measure": {"op": "churn_rate", "field": "joined"}, "group_by": {"field": "lapsed", "bucket": "month"}}
+    ]});
+    let d = t.engine.create_dashboard(&k.owner, k.app, def).await.unwrap();
+    let data = serde_json::to_value(t.engine.dashboard_data(&k.owner, d.id).await.unwrap()).unwrap();
+    let points = |id: &str| -> Vec<(String, Value, Value, Value)> {
+        chart(&data, id)["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["key"].as_str().unwrap().to_owned(),
+                    p["numerator"].clone(),
+                    p["denominator"].clone(),
+                    p["value"].clone(),
+                )
+            })
+            .collect()
+    };
+    // January: 2 of the 4 who joined before it; February (no loss) shows at
+    // 0 of the 3 left; March: 2 of the 5 there on 1 March.
+    assert_eq!(
+        points("churn"),
+        [
+            ("2026-01".to_owned(), json!(2), json!(4), json!(0.5)),
+            ("2026-02".to_owned(), json!(0), json!(3), json!(0.0)),
+            ("2026-03".to_owned(), json!(2), json!(5), json!(0.4)),
+        ],
+        "{data}"
+    );
+    // The chart's filter narrows both sides: B2C has one lost in January of
+    // one there, none of the one left in February, one of two (the January and
+    // February joiners) in March.
+    assert_eq!(
+        points("b2c"),
+        [
+            ("2026-01".to_owned(), json!(1), json!(1), json!(1.0)),
+            ("2026-02".to_owned(), json!(0), json!(1), json!(0.0)),
+            ("2026-03".to_owned(), json!(1), json!(2), json!(0.5)),
+        ],
+        "{data}"
+    );
+}
+both_backends!(churn_rate_per_month, churn_rate_per_month);
+
 async fn definitions_are_checked(t: &TestDb) {
     let k = kit(t, "dashdefs").await;
     let cases = [
@@ -260,6 +349,21 @@ async fn definitions_are_checked(t: &TestDb) {
             json!({"name": "x", "charts": [{"id": "a", "kind": "bar", "form_id": k.deals, "measure": {"op": "count"},
                  "group_by": {"field": "stage"}, "order": ["赢单"], "cumulative": true}]}),
             "charts/0/cumulative",
+        ),
+        (
+            json!({"name": "x", "charts": [{"id": "a", "kind": "line", "form_id": k.deals,
+                 "measure": {"op": "churn_rate", "field": "closed"}, "group_by": {"field": "stage"}}]}),
+            "charts/0/group_by",
+        ),
+        (
+            json!({"name": "x", "charts": [{"id": "a", "kind": "line", "form_id": k.deals,
+                 "measure": {"op": "churn_rate", "field": "stage"}, "group_by": {"field": "closed", "bucket": "month"}}]}),
+            "charts/0/measure/field",
+        ),
+        (
+            json!({"name": "x", "charts": [{"id": "a", "kind": "line", "form_id": k.deals,
+                 "measure": {"op": "churn_rate"}, "group_by": {"field": "closed", "bucket": "month"}}]}),
+            "charts/0/measure/field",
         ),
         (
             json!({"name": "x", "charts": [{"id": "a", "kind": "radar", "form_id": k.deals, "measure": {"op": "count"}}]}),

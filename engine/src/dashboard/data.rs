@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{Months, NaiveDate, TimeDelta};
+
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Chart, DashboardError, parsed};
+use super::{Chart, ChartGroup, DashboardError, parsed};
 use crate::Engine;
 use crate::auth::policy::{Action, require};
 use crate::ctx::Ctx;
@@ -74,6 +76,65 @@ fn and(a: Option<&Value>, b: Option<Value>) -> Option<Value> {
     }
 }
 
+/// Whole counts of a grouped answer by bucket key, records without a date
+/// left out.
+fn counts_by_bucket(groups: BTreeMap<String, (Value, Value)>) -> BTreeMap<String, i64> {
+    groups
+        .into_values()
+        .filter_map(|(key, v)| Some((key.as_str()?.to_owned(), v.as_i64().unwrap_or(0))))
+        .collect()
+}
+
+/// The bucket key after `key` (`YYYY-MM` months, `YYYY-MM-DD` days and
+/// weeks), or `None` for a key that does not parse.
+fn next_bucket(key: &str, bucket: &str) -> Option<String> {
+    if bucket == "month" {
+        let first = NaiveDate::parse_from_str(&format!("{key}-01"), "%Y-%m-%d").ok()?;
+        return Some(
+            first
+                .checked_add_months(Months::new(1))?
+                .format("%Y-%m")
+                .to_string(),
+        );
+    }
+    let day = NaiveDate::parse_from_str(key, "%Y-%m-%d").ok()?;
+    let step = if bucket == "week" { 7 } else { 1 };
+    Some((day + TimeDelta::days(step)).format("%Y-%m-%d").to_string())
+}
+
+/// The most buckets a churn-rate series fills in between its first and last
+/// loss; a longer span shows only the buckets that have records.
+const MAX_FILLED_BUCKETS: usize = 2000;
+
+/// Every bucket from the first key of `lost` to its last, gaps filled, or
+/// just the keys of either map when the span is too long to fill.
+fn bucket_span(lost: &BTreeMap<String, i64>, started: &BTreeMap<String, i64>, bucket: &str) -> Vec<String> {
+    let (Some(first), Some(last)) = (lost.keys().next(), lost.keys().next_back()) else {
+        return Vec::new();
+    };
+    let mut keys = vec![first.clone()];
+    while let Some(k) = keys.last()
+        && k < last
+        && keys.len() <= MAX_FILLED_BUCKETS
+    {
+        match next_bucket(k, bucket) {
+            Some(n) if n > *k => keys.push(n),
+            _ => break,
+        }
+    }
+    if keys.last() == Some(last) {
+        return keys;
+    }
+    let mut present: Vec<String> = lost
+        .keys()
+        .chain(started.keys().filter(|k| *k > first && *k < last))
+        .cloned()
+        .collect();
+    present.sort();
+    present.dedup();
+    present
+}
+
 fn ratio(n: f64, d: f64) -> Option<f64> {
     (d > 0.0).then(|| (n / d * 10_000.0).round() / 10_000.0)
 }
@@ -119,12 +180,25 @@ impl Engine {
         })
     }
 
-    /// Counts (or another metric) per group for `filter`.
+    /// Counts (or another metric) per group of the chart for `filter`.
     async fn grouped(
         &self,
         ctx: &Ctx,
         form: FormId,
         c: &Chart,
+        filter: Option<Value>,
+        metric: Value,
+    ) -> Result<BTreeMap<String, (Value, Value)>, DashboardError> {
+        self.grouped_by(ctx, form, c.group_by.as_ref(), filter, metric)
+            .await
+    }
+
+    /// Counts (or another metric) per `group` for `filter`.
+    async fn grouped_by(
+        &self,
+        ctx: &Ctx,
+        form: FormId,
+        group: Option<&ChartGroup>,
         filter: Option<Value>,
         metric: Value,
     ) -> Result<BTreeMap<String, (Value, Value)>, DashboardError> {
@@ -134,14 +208,14 @@ impl Engine {
         {
             o.insert("filter".to_owned(), f);
         }
-        if let Some(g) = &c.group_by
+        if let Some(g) = group
             && let Some(o) = body.as_object_mut()
         {
             o.insert("group_by".to_owned(), json!([g]));
         }
         let req = AggregateRequest::from_json(&body)?;
         let result = self.aggregate_records(ctx, form, req).await?;
-        let field = c.group_by.as_ref().map(|g| g.field.clone());
+        let field = group.map(|g| g.field.clone());
         Ok(result
             .groups
             .into_iter()
@@ -192,6 +266,7 @@ impl Engine {
                     })
                     .collect()
             }
+            "churn_rate" => self.churn_series(ctx, form, c).await?,
             "nps" => {
                 let field = m.field.clone().unwrap_or_default();
                 let cond = |op: &str, v: Value| Some(json!({"field": field, "op": op, "value": v}));
@@ -306,5 +381,47 @@ impl Engine {
             points.truncate(limit);
         }
         Ok(points)
+    }
+
+    /// Churn rate per bucket: the records lost in the bucket (the chart's
+    /// `group_by` date) over the records there at its start (started, by the
+    /// measure's date field, before the bucket and not lost before it). Two
+    /// aggregate queries; gaps between losses show as 0.
+    async fn churn_series(&self, ctx: &Ctx, form: FormId, c: &Chart) -> Result<Vec<Point>, DashboardError> {
+        let (Some(group), Some(start)) = (c.group_by.as_ref(), c.measure.field.as_ref()) else {
+            return Ok(Vec::new());
+        };
+        let bucket = group.bucket.clone().unwrap_or_else(|| "month".to_owned());
+        let count = json!({"op": "count", "as": "value"});
+        let lost = counts_by_bucket(
+            self.grouped_by(ctx, form, Some(group), c.filter.clone(), count.clone())
+                .await?,
+        );
+        let by_start = ChartGroup {
+            field: start.clone(),
+            bucket: Some(bucket.clone()),
+        };
+        let started = counts_by_bucket(
+            self.grouped_by(ctx, form, Some(&by_start), c.filter.clone(), count)
+                .await?,
+        );
+        let before =
+            |m: &BTreeMap<String, i64>, k: &String| m.range(..k.clone()).map(|(_, n)| n).sum::<i64>();
+        Ok(bucket_span(&lost, &started, &bucket)
+            .into_iter()
+            .map(|k| {
+                let n = lost.get(&k).copied().unwrap_or(0);
+                let base = before(&started, &k) - before(&lost, &k);
+                let value = ratio(n as f64, base as f64);
+                Point {
+                    key: json!(k),
+                    value: json!(value),
+                    numerator: Some(json!(n)),
+                    denominator: Some(json!(base)),
+                    conversion: None,
+                    overall: None,
+                }
+            })
+            .collect())
     }
 }

@@ -99,9 +99,11 @@ impl HasCode for DashboardError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Measure {
-    /// `count`, `sum`, `avg`, `min`, `max`, `ratio` or `nps`.
+    /// `count`, `sum`, `avg`, `min`, `max`, `ratio`, `nps` or `churn_rate`.
     pub op: String,
-    /// The field measured (not for `count` and `ratio`).
+    /// The field measured (not for `count` and `ratio`); for `churn_rate`,
+    /// the date records started on (the chart groups by the date they were
+    /// lost).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// `ratio`: the records counted above the line.
@@ -244,7 +246,10 @@ impl Engine {
                     "no such field in the form",
                 ));
             }
-            let needs_field = matches!(c.measure.op.as_str(), "sum" | "avg" | "min" | "max" | "nps");
+            let needs_field = matches!(
+                c.measure.op.as_str(),
+                "sum" | "avg" | "min" | "max" | "nps" | "churn_rate"
+            );
             match (&c.measure.field, needs_field) {
                 (None, true) => errs.push(FieldError::new(
                     at("/measure/field"),
@@ -264,6 +269,35 @@ impl Engine {
                     at("/cumulative"),
                     "only a funnel with a stage `order` and a count or sum measure adds up later stages",
                 ));
+            }
+            if c.measure.op == "churn_rate" {
+                let is_date = |k: &str| {
+                    matches!(k, "_created_at" | "_updated_at")
+                        || form
+                            .def
+                            .fields
+                            .iter()
+                            .any(|f| f.key == k && matches!(f.kind.as_str(), "date" | "datetime"))
+                };
+                if c.group_by
+                    .as_ref()
+                    .is_none_or(|g| g.bucket.is_none() || !is_date(&g.field))
+                {
+                    errs.push(FieldError::new(
+                        at("/group_by"),
+                        "a churn rate is grouped by the date records were lost, in day, week or month buckets",
+                    ));
+                }
+                if c.measure
+                    .field
+                    .as_deref()
+                    .is_some_and(|f| known(f) && !is_date(f))
+                {
+                    errs.push(FieldError::new(
+                        at("/measure/field"),
+                        "a churn rate needs the date field records started on",
+                    ));
+                }
             }
             if c.measure.op == "ratio" && c.measure.numerator.is_none() {
                 errs.push(FieldError::new(

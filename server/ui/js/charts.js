@@ -25,7 +25,7 @@ export function num(v) {
 export function fmt(v, op) {
   if (v === null || v === undefined) return "—";
   const n = num(v);
-  if (op === "ratio") return `${(n * 100).toFixed(1)}%`;
+  if (op === "ratio" || op === "churn_rate") return `${(n * 100).toFixed(1)}%`;
   if (op === "nps") return n.toFixed(1);
   return Number.isInteger(n) ? n.toLocaleString() : n.toLocaleString(undefined, { maximumFractionDigits: 2 });
 }

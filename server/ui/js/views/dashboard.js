@@ -12,7 +12,7 @@ import { buildFilter, filterBuilder, filterFields } from "../filter.js";
 import { valueKind } from "../fields.js";
 
 const KINDS = ["number", "bar", "line", "pie", "funnel", "table"];
-const OPS = ["count", "sum", "avg", "min", "max", "ratio", "nps"];
+const OPS = ["count", "sum", "avg", "min", "max", "ratio", "nps", "churn_rate"];
 const BUCKETS = ["day", "week", "month"];
 
 /** The dashboards section of an app's page. */
@@ -160,8 +160,10 @@ function chartDialog(chart, forms, onSave) {
     const all = f ? filterFields(f) : [];
     group.replaceChildren(h("option", { value: "" }, t("chart.no_group")),
       ...all.map((x) => h("option", { value: x.key, selected: x.key === keepGroup }, x.label)));
-    const numeric = (f?.fields ?? []).filter((x) => valueKind(x.type) === "number");
-    field.replaceChildren(...numeric.map((x) => h("option", { value: x.key, selected: x.key === keepField }, x.label)));
+    // A churn rate measures from the date records started on; the others a number.
+    const want = op.value === "churn_rate" ? "date" : "number";
+    const measured = (f?.fields ?? []).filter((x) => valueKind(x.type) === want);
+    field.replaceChildren(...measured.map((x) => h("option", { value: x.key, selected: x.key === keepField }, x.label)));
     builderBox.replaceChildren(f ? filterBuilder(f, { rows: [], match: "and", tags: [] }, (rows, match) => {
       const built = buildFilter({ rows, match, tags: [] }, all);
       filter.value = built ? JSON.stringify(built) : "";
@@ -171,7 +173,7 @@ function chartDialog(chart, forms, onSave) {
   const shown = () => {
     const g = filterFields(currentForm() ?? { fields: [] }).find((x) => x.key === group.value);
     bucketRow.hidden = !(g && valueKind(g.type) === "date");
-    fieldRow.hidden = !["sum", "avg", "min", "max", "nps"].includes(op.value);
+    fieldRow.hidden = !["sum", "avg", "min", "max", "nps", "churn_rate"].includes(op.value);
     numeratorRow.hidden = op.value !== "ratio";
     denominatorRow.hidden = op.value !== "ratio";
     orderRow.hidden = !group.value || !bucketRow.hidden;
@@ -179,7 +181,7 @@ function chartDialog(chart, forms, onSave) {
   };
   form.addEventListener("change", () => fillFields("", ""));
   group.addEventListener("change", shown);
-  op.addEventListener("change", shown);
+  op.addEventListener("change", () => fillFields(group.value, field.value));
   kind.addEventListener("change", shown);
   fillFields(chart.group_by?.field ?? "", chart.measure?.field ?? "");
   bucket.value = chart.group_by?.bucket ?? "";
