@@ -234,6 +234,85 @@ both_backends!(
     dry_run_lists_exactly_the_bad_rows_and_a_failed_import_changes_nothing
 );
 
+/// The import job is read while it runs: validating and writing each report
+/// counts between none and all of the rows, never going back, and the run
+/// ends at all of them.
+async fn progress_is_reported_while_it_runs(db: &TestDb) {
+    const ROWS: u64 = 20_000;
+    let ctx = db.tenant("progress").await;
+    let form = customers(db, &ctx).await;
+    let mut csv = String::from("客户,电话 Phone\n");
+    for i in 0..ROWS {
+        csv.push_str(&format!("C{i},139{i:08}\n"));
+    }
+    let v = upload_csv(db, &ctx, form, &csv).await;
+    db.engine
+        .run_import(&ctx, form, v.id, run(ImportMode::Insert, None, false))
+        .await
+        .expect("run");
+    let done = std::cell::Cell::new(false);
+    let runner = async {
+        work(db).await;
+        done.set(true);
+    };
+    let watcher = async {
+        let mut seen: Vec<(String, u64, u64)> = Vec::new();
+        // Bounded: the import ends long before, and the loop with it.
+        for _ in 0..600_000 {
+            if done.get() {
+                break;
+            }
+            let now = db.engine.get_import(&ctx, form, v.id).await.expect("get");
+            let p = serde_json::to_value(now.progress).unwrap();
+            let entry = (
+                p["phase"].as_str().unwrap().to_owned(),
+                p["processed"].as_u64().unwrap(),
+                p["total"].as_u64().unwrap(),
+            );
+            if seen.last() != Some(&entry) {
+                seen.push(entry);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        seen
+    };
+    let ((), seen) = tokio::join!(runner, watcher);
+    for phase in ["validating", "writing"] {
+        let counts: Vec<u64> = seen
+            .iter()
+            .filter(|(p, _, total)| p == phase && *total == ROWS)
+            .map(|(_, n, _)| *n)
+            .collect();
+        assert!(
+            counts.iter().any(|n| 0 < *n && *n < ROWS),
+            "{phase}: no report between none and all rows in {seen:?}"
+        );
+        assert!(counts.is_sorted(), "{phase} went back: {seen:?}");
+    }
+    let end = db.engine.get_import(&ctx, form, v.id).await.expect("get");
+    assert_eq!(end.status, "succeeded", "{end:?}");
+    assert_eq!((end.progress.processed, end.progress.total), (ROWS, ROWS));
+}
+// A SQLite file, as the server runs it: the in-memory test database has one
+// connection, which the writing transaction holds.
+mod progress_while_running {
+    use super::*;
+    #[tokio::test]
+    async fn sqlite_file() {
+        let db = common::TestDb::sqlite_file().await;
+        progress_is_reported_while_it_runs(&db).await;
+        db.cleanup().await;
+    }
+    #[tokio::test]
+    async fn postgres() {
+        let Some(db) = common::TestDb::postgres().await else {
+            return;
+        };
+        progress_is_reported_while_it_runs(&db).await;
+        db.cleanup().await;
+    }
+}
+
 async fn upsert_by_phone_updates_instead_of_duplicating(db: &TestDb) {
     let ctx = db.tenant("acme").await;
     let form = customers(db, &ctx).await;

@@ -25,6 +25,7 @@ pub fn pg_required() -> bool {
 pub struct TestDb {
     pub engine: Engine,
     pg_name: Option<String>,
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 /// The engine settings of the tests: webhooks may reach the receivers
@@ -48,6 +49,22 @@ impl TestDb {
         Self {
             engine,
             pg_name: None,
+            sqlite_file: None,
+        }
+    }
+
+    /// A fresh SQLite file, as the server runs it (a pool of connections in
+    /// WAL mode, so readers go on while one transaction writes); removed on
+    /// `cleanup`.
+    pub async fn sqlite_file() -> Self {
+        let path = std::env::temp_dir().join(format!("fw-test-{}.db", uuid::Uuid::new_v4().simple()));
+        let engine = Engine::open(&format!("sqlite://{}?mode=rwc", path.display()), test_config())
+            .await
+            .expect("open sqlite file");
+        Self {
+            engine,
+            pg_name: None,
+            sqlite_file: Some(path),
         }
     }
 
@@ -78,6 +95,7 @@ impl TestDb {
         Some(Self {
             engine,
             pg_name: Some(name),
+            sqlite_file: None,
         })
     }
 
@@ -86,10 +104,16 @@ impl TestDb {
         Self {
             engine,
             pg_name: None,
+            sqlite_file: None,
         }
     }
 
     pub async fn cleanup(self) {
+        if let Some(path) = &self.sqlite_file {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
         if let Some(name) = self.pg_name {
             drop(self.engine);
             if let Ok(admin) = Database::connect(&pg_base()).await {
