@@ -199,6 +199,15 @@ impl Kit {
     fn form(&self, key: &str) -> FormId {
         self.crm.form(key)
     }
+
+    /// The runs of one of the template's rules, newest first.
+    async fn runs(&self, t: &TestDb, rule: &str) -> Vec<engine::jobs::RunView> {
+        t.engine
+            .rule_runs(&self.owner, self.crm.rules[rule], 50, None)
+            .await
+            .unwrap()
+            .runs
+    }
 }
 
 /// `who`'s tasks of one box on one record.
@@ -268,7 +277,8 @@ async fn assert_copied(t: &TestDb, k: &Kit, record: RecordId, copied: bool) {
 /// Contract approval at each band: up to 50,000 the sales manager (or the
 /// rep's manager) alone; up to 200,000 finance too, every finance member;
 /// above, the general manager before finance. Each approved contract is
-/// copied to its owner; the last approver's status edit is kept.
+/// copied to its owner and made active by the `contract_activate` rule
+/// (approvers only read the status).
 async fn contract_bands(t: &TestDb) {
     let k = kit(t, "crm-contracts").await;
     let end = "2027-03-01";
@@ -286,7 +296,7 @@ async fn contract_bands(t: &TestDb) {
     let detail = t.engine.get_task(&k.sales_manager, task).await.unwrap();
     assert_eq!(detail.fields["amount"], json!("read"));
     assert_eq!(detail.fields["payment_terms"], json!("edit"));
-    assert_eq!(detail.fields["status"], json!("edit"));
+    assert_eq!(detail.fields["status"], json!("read"));
     assert_eq!(
         detail.fields["title"],
         json!("read"),
@@ -302,14 +312,24 @@ async fn contract_bands(t: &TestDb) {
             .await,
         &["title"],
     );
-    // The rep's manager approves (any one is enough) and edits two fields.
+    assert_read_only(
+        t.act(
+            &k.sales_manager,
+            task,
+            "approve",
+            json!({"data": {"status": "active"}}),
+        )
+        .await,
+        &["status"],
+    );
+    // The rep's manager approves (any one is enough) and edits the terms.
     let lead_task = t.my_task(&k.lead, small).await;
     let done = t
         .act(
             &k.lead,
             lead_task,
             "approve",
-            json!({"data": {"payment_terms": "monthly", "status": "active"}}),
+            json!({"data": {"payment_terms": "monthly"}}),
         )
         .await
         .unwrap();
@@ -327,6 +347,9 @@ async fn contract_bands(t: &TestDb) {
     );
     let rec = k.record(t, "contracts", small).await;
     assert_eq!(rec.data["payment_terms"], json!("monthly"));
+    assert_eq!(rec.data["status"], json!("draft"), "until the rule runs");
+    k.tick(t, t0() + TimeDelta::minutes(2)).await;
+    let rec = k.record(t, "contracts", small).await;
     assert_eq!(rec.data["status"], json!("active"));
     assert_eq!(rec.data["amount"].as_f64(), Some(30_000.0));
     assert_copied(t, &k, small, true).await;
@@ -397,10 +420,7 @@ async fn contract_bands(t: &TestDb) {
     assert_eq!(waiting(&after_one), wait_at("finance", &[&k.fin2]));
     assert_copied(t, &k, mid, false).await;
     let f2 = t.my_task(&k.fin2, mid).await;
-    let end_state = t
-        .act(&k.fin2, f2, "approve", json!({"data": {"status": "active"}}))
-        .await
-        .unwrap();
+    let end_state = t.act(&k.fin2, f2, "approve", json!({})).await.unwrap();
     assert_eq!(end_state.status, "approved");
     assert_eq!(
         actions(&end_state),
@@ -415,6 +435,7 @@ async fn contract_bands(t: &TestDb) {
             "finished"
         ]
     );
+    k.tick(t, t0() + TimeDelta::minutes(3)).await;
     let rec = k.record(t, "contracts", mid).await;
     assert_eq!(
         rec.data["payment_terms"],
@@ -448,12 +469,10 @@ async fn contract_bands(t: &TestDb) {
     let inst = t.act(&k.fin1, f1, "approve", json!({})).await.unwrap();
     assert_eq!(inst.status, "running");
     let f2 = t.my_task(&k.fin2, big).await;
-    let inst = t
-        .act(&k.fin2, f2, "approve", json!({"data": {"status": "active"}}))
-        .await
-        .unwrap();
+    let inst = t.act(&k.fin2, f2, "approve", json!({})).await.unwrap();
     assert_eq!(inst.status, "approved");
     assert_eq!(entered(&inst), ["sales_manager", "general_manager", "finance"]);
+    k.tick(t, t0() + TimeDelta::minutes(4)).await;
     assert_eq!(
         k.record(t, "contracts", big).await.data["status"],
         json!("active")
@@ -471,16 +490,24 @@ async fn contract_bands(t: &TestDb) {
         .filter(|n| n.title == "审批通过 Approved")
         .count();
     assert_eq!(approved, 5, "{told:?}");
+    // The rule ran once per approved contract.
+    let runs = k.runs(t, "contract_activate").await;
+    assert_eq!(runs.len(), 5, "{runs:#?}");
+    assert!(runs.iter().all(|r| r.error.is_none()), "{runs:#?}");
+    for id in [small, at_50k, at_200k, mid, big] {
+        assert_eq!(k.record(t, "contracts", id).await.data["status"], json!("active"));
+    }
 }
 both_backends!(contract_bands, contract_bands);
 
-/// Rejections end the flow without the owner's copy and leave the status
-/// as drafted; the renewal reminder (status `active` only) then finds the
-/// approved contract and not the rejected ones. A rule following the
-/// `finished` event fires for both outcomes: it cannot tell them apart.
+/// Rejections end the flow without the owner's copy and leave the contract
+/// (or put it back) in draft; the renewal reminder (status `active` only)
+/// then finds the approved contract and not the rejected ones. A rule on
+/// `finished` alone fires for both outcomes; the template's rules name the
+/// outcome in the trigger's `status`.
 async fn contract_rejections(t: &TestDb) {
     let k = kit(t, "crm-rejects").await;
-    // What a `contract_activate` rule on `finished` would do.
+    // A rule on `finished` without a status.
     let naive = t
         .engine
         .create_rule(
@@ -493,14 +520,14 @@ async fn contract_rejections(t: &TestDb) {
         .await
         .unwrap()
         .id;
-    // The outcome cannot be asked for in the trigger.
+    // A status a flow never has is refused.
     let err = t
         .engine
         .create_rule(
             &k.owner,
             k.crm.app,
             json!({"name": "activate on approval", "form_id": k.form("contracts"),
-                   "trigger": {"kind": "workflow_event", "event": "finished", "status": "approved"},
+                   "trigger": {"kind": "workflow_event", "event": "finished", "status": "done"},
                    "script": "log(record.title);"}),
         )
         .await
@@ -516,14 +543,7 @@ async fn contract_rejections(t: &TestDb) {
     let end = "2026-04-11";
     let kept = k.contract(t, 30_000, end).await;
     let task = t.my_task(&k.sales_manager, kept).await;
-    t.act(
-        &k.sales_manager,
-        task,
-        "approve",
-        json!({"data": {"status": "active"}}),
-    )
-    .await
-    .unwrap();
+    t.act(&k.sales_manager, task, "approve", json!({})).await.unwrap();
 
     // Finance rejects: the other finance task closes, nobody is copied.
     let by_finance = k.contract(t, 120_000, end).await;
@@ -555,16 +575,45 @@ async fn contract_rejections(t: &TestDb) {
     let task = t.my_task(&k.sales_manager, stalled).await;
     t.act(&k.sales_manager, task, "approve", json!({})).await.unwrap();
 
-    // The sales manager rejects a small one.
-    let by_manager = k.contract(t, 20_000, end).await;
+    // The sales manager rejects a small one, entered as already active.
+    let by_manager = k
+        .create(
+            t,
+            "contracts",
+            json!({
+                "title": "合同 Contract 20000", "customer": k.customer.to_string(),
+                "amount": 20_000, "start_on": "2026-03-02", "end_on": end,
+                "payment_terms": "upfront", "status": "active", "owner": k.account.actor.to_string()
+            }),
+        )
+        .await;
     let task = t.my_task(&k.sales_manager, by_manager).await;
     let out = t.act(&k.sales_manager, task, "reject", json!({})).await.unwrap();
     assert_eq!(out.status, "rejected");
     assert!(tasks_in(t, &k.lead, TaskBox::Todo, by_manager).await.is_empty());
     assert_copied(t, &k, by_manager, false).await;
+    assert_eq!(
+        k.record(t, "contracts", by_finance).await.data["status"],
+        json!("draft")
+    );
+    k.tick(t, t0() + TimeDelta::minutes(2)).await;
     for id in [by_finance, by_manager] {
         assert_eq!(k.record(t, "contracts", id).await.data["status"], json!("draft"));
     }
+    assert_eq!(
+        k.record(t, "contracts", kept).await.data["status"],
+        json!("active")
+    );
+    assert_eq!(k.runs(t, "contract_activate").await.len(), 1);
+    // Both rejections ran it; only the one entered as active changed.
+    let back = k.runs(t, "contract_back_to_draft").await;
+    assert_eq!(back.len(), 2, "{back:#?}");
+    let logs: Vec<String> = back.iter().map(|r| r.detail["logs"].to_string()).collect();
+    assert_eq!(
+        logs.iter().filter(|l| l.contains("back to draft")).count(),
+        1,
+        "{logs:?}"
+    );
     // Finished flows unlock the record.
     t.engine
         .update_record(
@@ -578,13 +627,13 @@ async fn contract_rejections(t: &TestDb) {
         .unwrap();
 
     // The `finished` rule ran once per flow, approved or rejected alike.
-    k.tick(t, t0() + TimeDelta::minutes(2)).await;
+    k.tick(t, t0() + TimeDelta::minutes(3)).await;
     let runs = t.engine.rule_runs(&k.owner, naive, 50, None).await.unwrap().runs;
     assert_eq!(runs.len(), 3, "{runs:#?}");
     assert!(runs.iter().all(|r| r.error.is_none()), "{runs:#?}");
     let logged: Vec<String> = runs.iter().map(|r| r.detail["logs"].to_string()).collect();
-    // The rejected ones too (the second retitled since).
-    for title in ["Contract 30000", "Contract 120000", "合同 v2"] {
+    // The rejected ones too.
+    for title in ["Contract 30000", "Contract 120000", "Contract 20000"] {
         assert!(logged.iter().any(|l| l.contains(title)), "{title}: {logged:?}");
     }
 

@@ -164,8 +164,18 @@ pub const WORKFLOW_ACTION: &str = "workflow";
 /// `{"event", "node", "instance_id", "status"}`.
 pub const WORKFLOW_CHANGE_KEY: &str = "_workflow";
 
+/// The states a flow can be in after an event, for a trigger's `status`:
+/// still `running`, or ended `approved`, `rejected`, `withdrawn` (by its
+/// initiator) or `closed` (by an administrator).
+pub const FLOW_STATUSES: [&str; 5] = {
+    use crate::workflow::state::{APPROVED, CLOSED, REJECTED, RUNNING, WITHDRAWN};
+    [RUNNING, APPROVED, REJECTED, WITHDRAWN, CLOSED]
+};
+
 /// Fires on an approval flow's event for a record of the form, optionally
-/// only at one node (`node`).
+/// only at one node (`node`) and only when the flow is left in one state
+/// (`status`: `{"event": "finished", "status": "approved"}` follows approved
+/// flows only).
 pub struct WorkflowEvent;
 
 impl Kinded for WorkflowEvent {
@@ -180,7 +190,7 @@ impl TriggerKind for WorkflowEvent {
     }
 
     fn check(&self, cfg: &Map<String, Value>, _form: &FormDef, _types: &FieldTypes) -> Vec<FieldError> {
-        let mut errs = unknown_keys(cfg, &["event", "node"]);
+        let mut errs = unknown_keys(cfg, &["event", "node", "status"]);
         if !cfg
             .get("event")
             .and_then(Value::as_str)
@@ -194,6 +204,15 @@ impl TriggerKind for WorkflowEvent {
         if cfg.get("node").is_some_and(|n| !n.is_string()) {
             errs.push(FieldError::new("/trigger/node", "must be a node id"));
         }
+        if cfg
+            .get("status")
+            .is_some_and(|s| !s.as_str().is_some_and(|s| FLOW_STATUSES.contains(&s)))
+        {
+            errs.push(FieldError::new(
+                "/trigger/status",
+                format!("must be one of {}", FLOW_STATUSES.join(", ")),
+            ));
+        }
         errs
     }
 
@@ -205,7 +224,7 @@ impl TriggerKind for WorkflowEvent {
             None => true,
             Some(want) => event.get(k) == Some(want),
         };
-        same("event") && same("node")
+        same("event") && same("node") && same("status")
     }
 }
 

@@ -11,6 +11,7 @@ import { valueKind } from "../fields.js";
 
 const TRIGGERS = ["record_created", "record_updated", "record_deleted", "schedule", "date_field", "manual", "workflow_event"];
 const FLOW_EVENTS = ["step_entered", "approved", "rejected", "returned", "finished"];
+const FLOW_STATUSES = ["running", "approved", "rejected", "withdrawn", "closed"];
 
 /** The rule's definition as PUT /rules/{id} takes it, from its view. */
 function inputOf(rule) {
@@ -215,8 +216,17 @@ function triggerPicker(trigger, formOf) {
           h("option", { value: "" }, t("rules.any_event")),
           FLOW_EVENTS.map((x) => h("option", { value: x, selected: x === tr.event }, t(`rules.flow_event.${x}`))));
         const node = h("input", { name: "node", value: tr.node ?? "", placeholder: t("rules.any_node") });
-        mount(box, field("/trigger/event", t("rules.flow_event"), ev), field("/trigger/node", t("rules.node"), node));
-        read = () => ({ kind: "workflow_event", ...(ev.value ? { event: ev.value } : {}), ...(node.value.trim() ? { node: node.value.trim() } : {}) });
+        const status = h("select", { name: "status" },
+          h("option", { value: "" }, t("rules.any_status")),
+          FLOW_STATUSES.map((x) => h("option", { value: x, selected: x === tr.status }, t(`rules.flow_status.${x}`))));
+        mount(box, field("/trigger/event", t("rules.flow_event"), ev), field("/trigger/node", t("rules.node"), node),
+          field("/trigger/status", t("rules.flow_status"), status));
+        read = () => ({
+          kind: "workflow_event",
+          ...(ev.value ? { event: ev.value } : {}),
+          ...(node.value.trim() ? { node: node.value.trim() } : {}),
+          ...(status.value ? { status: status.value } : {}),
+        });
         break;
       }
       default:
