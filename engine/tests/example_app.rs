@@ -879,26 +879,7 @@ async fn round_trip(t: &TestDb) {
     let first = t.engine.export_app(&a_ctx, a.app).await.unwrap();
     assert!(first.warnings.is_empty(), "{:?}", first.warnings);
     let files = first.package.files();
-    let shipped = package();
-    for (path, def) in shipped.files().iter().filter(|(p, _)| !p.starts_with("sample/")) {
-        let out = files
-            .get(path)
-            .unwrap_or_else(|| panic!("{path} missing from the export"));
-        if path.ends_with(".rhai") {
-            assert_eq!(out, def, "{path}");
-        }
-        if path.starts_with("forms/") {
-            let keys = |d: &Value| -> Vec<String> {
-                d["fields"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|f| f["key"].as_str().unwrap().to_owned())
-                    .collect()
-            };
-            assert_eq!(keys(out), keys(def), "{path}");
-        }
-    }
+    common::assert_exports_shipped(&first.package, &package());
     assert_eq!(
         files["forms/leave_requests.json"]["fields"][1]["form_id"],
         json!("employees")
@@ -920,15 +901,7 @@ async fn round_trip(t: &TestDb) {
         .unwrap_or_else(|e| panic!("import: {e} {:?}", e.details()));
     assert_eq!(b.rules.len(), RULES);
     let second = t.engine.export_app(&b_ctx, b.app).await.unwrap();
-    let diff: Vec<&String> = first
-        .package
-        .files()
-        .iter()
-        .filter(|(k, v)| second.package.files().get(*k) != Some(*v))
-        .map(|(k, _)| k)
-        .collect();
-    assert!(diff.is_empty(), "files differ after the round trip: {diff:?}");
-    assert_eq!(first.package.hash(), second.package.hash());
+    common::assert_same_package(&first.package, &second.package);
 
     // With the records as sample data, too.
     let with = t.engine.export_app_with(&a_ctx, a.app, true).await.unwrap();

@@ -210,25 +210,7 @@ async fn round_trip(t: &TestDb) {
     assert_eq!(files["manifest.json"]["key"], json!("crm"));
     assert_eq!(files["manifest.json"]["forms"].as_array().unwrap().len(), 18);
     // Every shipped object comes back under its key, with its fields.
-    for (path, def) in crm.files().iter().filter(|(p, _)| !p.starts_with("sample/")) {
-        let out = files
-            .get(path)
-            .unwrap_or_else(|| panic!("{path} missing from the export"));
-        if path.starts_with("forms/") {
-            let keys = |d: &Value| -> Vec<String> {
-                d["fields"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|f| f["key"].as_str().unwrap().to_owned())
-                    .collect()
-            };
-            assert_eq!(keys(out), keys(def), "{path}");
-        }
-        if path.ends_with(".rhai") {
-            assert_eq!(out, def, "{path}");
-        }
-    }
+    common::assert_exports_shipped(&first.package, &crm);
     let bundle = first.to_bundle();
     assert_eq!(bundle["hash"], json!(first.package.hash()));
     let text = serde_json::to_string(&bundle).unwrap();
@@ -246,16 +228,7 @@ async fn round_trip(t: &TestDb) {
         .unwrap_or_else(|e| panic!("import: {e} {:?}", e.details()));
     assert_eq!(b.forms.len(), 18);
     let second = t.engine.export_app(&b_ctx, b.app).await.unwrap();
-    let diff: Vec<&String> = first
-        .package
-        .files()
-        .iter()
-        .filter(|(k, v)| second.package.files().get(*k) != Some(*v))
-        .map(|(k, _)| k)
-        .collect();
-    assert!(diff.is_empty(), "files differ after the round trip: {diff:?}");
-    assert_eq!(first.package.files().len(), second.package.files().len());
-    assert_eq!(first.package.hash(), second.package.hash());
+    common::assert_same_package(&first.package, &second.package);
     // Tenant B's app is its own: nothing of it is in tenant A.
     assert!(t.engine.get_app(&a_ctx, b.app).await.is_err());
     assert_eq!(t.engine.list_apps(&a_ctx).await.unwrap().len(), 1);
@@ -1385,13 +1358,7 @@ async fn edits_stay_in_their_tenant(t: &TestDb) {
         .unwrap_or_else(|e| panic!("import: {e} {:?}", e.details()));
     assert_eq!(c.forms.len(), a.forms.len() - 1);
     let second = t.engine.export_app(&c_ctx, c.app).await.unwrap();
-    let diff: Vec<&String> = files
-        .iter()
-        .filter(|(k, v)| second.package.files().get(*k) != Some(*v))
-        .map(|(k, _)| k)
-        .collect();
-    assert!(diff.is_empty(), "files differ after the round trip: {diff:?}");
-    assert_eq!(first.package.hash(), second.package.hash());
+    common::assert_same_package(&first.package, &second.package);
 }
 
 both_backends!(tenant_edits_stay_in_their_tenant, edits_stay_in_their_tenant);

@@ -216,3 +216,44 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// Asserts an export brings back every shipped file but the sample data:
+/// forms with the same field keys, scripts byte for byte.
+pub fn assert_exports_shipped(exported: &engine::template::Package, shipped: &engine::template::Package) {
+    let keys = |d: &serde_json::Value| -> Vec<String> {
+        d["fields"]
+            .as_array()
+            .map(|fs| {
+                fs.iter()
+                    .filter_map(|f| f["key"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let files = exported.files();
+    for (path, def) in shipped.files().iter().filter(|(p, _)| !p.starts_with("sample/")) {
+        let out = files
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} missing from the export"));
+        if path.starts_with("forms/") {
+            assert_eq!(keys(out), keys(def), "{path}");
+        }
+        if path.ends_with(".rhai") {
+            assert_eq!(out, def, "{path}");
+        }
+    }
+}
+
+/// Asserts two exports are the same app: the same files, file for file,
+/// and the same content hash.
+pub fn assert_same_package(first: &engine::template::Package, second: &engine::template::Package) {
+    let diff: Vec<&String> = first
+        .files()
+        .iter()
+        .filter(|(k, v)| second.files().get(*k) != Some(*v))
+        .map(|(k, _)| k)
+        .collect();
+    assert!(diff.is_empty(), "files differ after the round trip: {diff:?}");
+    assert_eq!(first.files().len(), second.files().len());
+    assert_eq!(first.hash(), second.hash());
+}
