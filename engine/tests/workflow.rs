@@ -251,6 +251,19 @@ async fn contract_approval(t: &TestDb) {
     assert_eq!(err.code(), ErrorCode::Conflict);
     let mgr_tasks = todo(t, &k.manager).await;
     assert_eq!(mgr_tasks.len(), 1);
+    let page = t
+        .engine
+        .list_tasks(
+            &k.manager,
+            TaskQuery {
+                task_box: TaskBox::Done,
+                ..TaskQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(page.tasks.is_empty());
+    assert_eq!(page.todo_count, 1, "the badge counts to-dos from any box");
     let listed = t
         .engine
         .list_tasks(&k.manager, TaskQuery::default())
@@ -360,6 +373,8 @@ async fn contract_approval(t: &TestDb) {
         .await
         .unwrap();
     assert_eq!(done.tasks.len(), 1);
+    // Whatever the box, the count of what still waits (the badge).
+    assert_eq!(done.todo_count, 0);
     let mine = t
         .engine
         .list_tasks(

@@ -706,6 +706,13 @@ test("inbox", async ({ page }) => {
     { data: { title: "Taxi", amount: 42, note: "", secret: "s3cret" } });
 
   await page.goto(`${BASE}/`);
+  // The inbox link counts the tasks waiting (the new one among them).
+  const waiting = (await apiCall("GET", "/tasks?limit=1", ids.token)).todo_count;
+  assert(waiting >= 1, `a task waits: ${waiting}`);
+  await page.waitForFunction((n) => {
+    const b = document.querySelector("[data-testid=inbox-count]");
+    return b && !b.hidden && b.textContent === String(n);
+  }, waiting);
   await page.click("[data-testid=inbox]");
   await page.waitForURL(/\/inbox$/);
   assertEq((await page.textContent("[data-testid=tasks] li [data-testid=task-form]")).trim(), "· Expenses", "the task names its form");
@@ -721,6 +728,11 @@ test("inbox", async ({ page }) => {
   await snap(page, "inbox-task");
   await page.click("[data-testid=task-actions] button[data-action=approve]");
   await page.waitForURL(/\/inbox$/);
+  // One fewer waits now; none shows no badge.
+  await page.waitForFunction((n) => {
+    const b = document.querySelector("[data-testid=inbox-count]");
+    return b && (n === 0 ? b.hidden : !b.hidden && b.textContent === String(n));
+  }, waiting - 1);
   const after = await apiCall("GET", `/forms/${form.id}/records/${rec.id}`, ids.token);
   assertEq(after.data.note, "receipt attached", "the editable field was saved with the approval");
 

@@ -117,6 +117,9 @@ pub struct TaskList {
     pub tasks: Vec<TaskView>,
     /// Whether another page follows.
     pub more: bool,
+    /// How many tasks wait for the caller (every app and page; the inbox
+    /// badge).
+    pub todo_count: u64,
 }
 
 /// One task with what its holder may see and do.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -158,7 +158,17 @@ impl Engine {
                 task_view(t, inst, name)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(TaskList { tasks, more })
+        let todo_count = workflow_task::Entity::find()
+            .filter(workflow_task::Column::TenantId.eq(ctx.tenant.to_string()))
+            .filter(workflow_task::Column::Assignee.eq(ctx.actor.to_string()))
+            .filter(workflow_task::Column::Status.eq(TODO))
+            .count(self.db().conn())
+            .await?;
+        Ok(TaskList {
+            tasks,
+            more,
+            todo_count,
+        })
     }
 
     /// One of the caller's tasks: the step, the actions open to them, and

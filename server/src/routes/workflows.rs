@@ -140,7 +140,8 @@ pub fn components(m: &mut Map<String, Value>) {
         "TaskList".to_owned(),
         json!({"type": "object", "properties": {
             "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
-            "more": {"type": "boolean"}}}),
+            "more": {"type": "boolean"},
+            "todo_count": {"type": "integer", "description": "Tasks waiting for the caller, in every app (the inbox badge)"}}}),
     );
     m.insert(
         "TaskDetail".to_owned(),

@@ -242,13 +242,32 @@ async function shell(params, content) {
     h("a.brand", { href: "/" }, "Formwork"),
     tenantSwitcher(),
     appSelect,
-    h("a.top-link", { href: "/inbox", "data-testid": "inbox" }, t("inbox.nav")),
+    h("a.top-link", { href: "/inbox", "data-testid": "inbox" }, t("inbox.nav"), inboxBadge()),
     h("span.spacer"),
     langPicker("lang-top"),
     h("span.user", { title: me.email }, me.display_name || me.email),
     h("button.link", { type: "button", "data-testid": "logout", on: { click: () => logout() } }, t("shell.logout")),
   );
   return h("div.layout", top, h("div.body", nav, h("main.main", { id: "main" }, content)));
+}
+
+/** How many tasks wait for me, next to the inbox link: read on each page
+ * and every minute while the page stays open. */
+let badgeTimer = null;
+function inboxBadge() {
+  const badge = h("span.count-badge", { hidden: true, "data-testid": "inbox-count", "aria-live": "polite" });
+  const refresh = async () => {
+    try {
+      const { todo_count: n } = await api.get("/tasks?limit=1");
+      badge.textContent = n > 99 ? "99+" : String(n);
+      badge.title = t("inbox.waiting", { n });
+      badge.hidden = !n;
+    } catch { badge.hidden = true; }
+  };
+  clearInterval(badgeTimer);
+  badgeTimer = setInterval(refresh, 60000);
+  refresh();
+  return badge;
 }
 
 // Same-origin links go through the router; a click elsewhere closes menus.
