@@ -162,6 +162,13 @@ fn schemas() -> Value {
                 }}},
         }),
     );
+    let names = json!({"type": "array", "items": {"type": "string"}});
+    m.insert(
+        "Kinds".to_owned(),
+        json!({"type": "object", "properties": {
+            "field_types": names, "trigger_kinds": names, "action_kinds": names,
+            "workflow_events": names, "flow_statuses": names}}),
+    );
     m.insert(
         "Health".to_owned(),
         json!({"type": "object", "properties": {"status": {"type": "string"}}}),

@@ -483,6 +483,10 @@ test("designer", async ({ page }) => {
   await page.goto(`${BASE}/apps/${ids.app}/new-form`);
   await page.waitForSelector("[data-testid=canvas]");
   await page.fill("[data-testid=form-name]", "Orders");
+  // The palette is the server's registry: every field type, nothing else.
+  const registry = await apiCall("GET", "/kinds", ids.token);
+  const offered = await page.$$eval(".palette-item", (b) => b.map((x) => x.dataset.kind));
+  assertEq([...offered].sort(), [...registry.field_types].sort(), "the palette offers every registered field type");
   // Drag two kinds from the palette, click one (keyboard path), reorder with the buttons.
   await page.dragAndDrop(".palette-item[data-kind=text]", "[data-testid=canvas]");
   await page.dragAndDrop(".palette-item[data-kind=number]", "[data-testid=canvas]");
@@ -605,6 +609,9 @@ test("rule_editor", async ({ page }) => {
   await page.waitForURL(/\/rules\/new$/);
   await page.fill("[data-testid=rule-name]", "VIP welcome");
   await page.selectOption("[data-testid=rule-form]", ids.form);
+  const triggerKinds = (await apiCall("GET", "/kinds", ids.token)).trigger_kinds;
+  const triggerOffered = await page.$$eval("[data-testid=trigger-kind] option", (o) => o.map((x) => x.value));
+  assertEq([...triggerOffered].sort(), [...triggerKinds].sort(), "the trigger picker offers every registered trigger kind");
   await page.selectOption("[data-testid=trigger-kind]", "record_created");
   await page.fill("[data-testid=code-condition]", 'record.tier == "VIP"');
   // A compile error is shown at its line, and nothing is saved.

@@ -66,6 +66,20 @@ pub const ENDPOINTS: &[Endpoint] = &[
         errors: &[],
         handler: || web::route().to(openapi),
     },
+    Endpoint {
+        verb: Verb::Get,
+        path: "/api/v1/kinds",
+        operation_id: "kinds",
+        tag: "system",
+        summary: "What the registries hold: field types, rule trigger kinds and action kinds, flow events and states",
+        is_authenticated: false,
+        params: &[],
+        request: Body::Empty,
+        status: 200,
+        response: Body::Ref("Kinds"),
+        errors: &[],
+        handler: || web::route().to(kinds),
+    },
 ];
 
 /// Registers this resource.
@@ -86,6 +100,19 @@ async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(metrics.render())
+}
+
+/// The registries' kinds, so that a client (the web UI's palette and rule
+/// editor among them) offers exactly what this server accepts.
+async fn kinds(engine: web::Data<Engine>) -> HttpResponse {
+    use engine::automation::trigger::{FLOW_STATUSES, WORKFLOW_EVENTS};
+    HttpResponse::Ok().json(serde_json::json!({
+        "field_types": engine.field_types().kinds().collect::<Vec<_>>(),
+        "trigger_kinds": engine.triggers().kinds().collect::<Vec<_>>(),
+        "action_kinds": engine.actions().kinds().collect::<Vec<_>>(),
+        "workflow_events": WORKFLOW_EVENTS,
+        "flow_statuses": FLOW_STATUSES,
+    }))
 }
 
 async fn openapi() -> HttpResponse {

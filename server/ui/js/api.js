@@ -61,6 +61,20 @@ export const api = {
   del: (p) => call("DELETE", p).then((r) => r.body),
 };
 
+let kindsOnce = null;
+/** The server's registries (`GET /kinds`: field types, trigger and action
+ * kinds, flow events and states), read once per page load. */
+export function serverKinds() {
+  kindsOnce = kindsOnce ?? api.get("/kinds").catch((e) => { kindsOnce = null; throw e; });
+  return kindsOnce;
+}
+
+/** The kinds the server `has`, in the UI's `preferred` order, then any the
+ * UI does not know yet (shown by their name). */
+export function inOrder(preferred, has) {
+  return [...preferred.filter((k) => has.includes(k)), ...has.filter((k) => !preferred.includes(k))];
+}
+
 /** Uploads one file for an attachment or image field; resolves with its metadata. */
 export function uploadFile(file) {
   const body = new FormData();

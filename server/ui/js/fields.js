@@ -4,7 +4,7 @@ import { api, fileUrl, uploadFile } from "./api.js";
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 
-/** Every kind of the registry, in palette order. */
+/** The palette order of the registry's kinds (GET /kinds says which the server has). */
 export const FIELD_KINDS = [
   "text", "textarea", "number", "money", "date", "datetime", "select", "multiselect",
   "checkbox", "phone", "email", "url", "rating", "member", "relation", "subform", "attachment", "image", "serial", "formula",

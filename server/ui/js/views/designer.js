@@ -2,9 +2,9 @@
 // that takes drops (from the palette, or to reorder) with move up/down
 // buttons as the keyboard path, and a property panel for the selected
 // field. Saving creates the form, or a new version of it.
-import { api, call } from "../api.js";
+import { api, call, serverKinds, inOrder } from "../api.js";
 import { h, dialog, toast } from "../dom.js";
-import { t, detailMessage } from "../i18n.js";
+import { t, tOr, detailMessage } from "../i18n.js";
 import { FIELD_KINDS } from "../fields.js";
 import { formsOf, navigate } from "../app.js";
 
@@ -14,6 +14,8 @@ const WITH_LENGTH = new Set(["text", "textarea"]);
 
 export async function designerView(ctx) {
   const { app: appId, form: formId } = ctx.params;
+  // The palette is the server's field type registry.
+  const paletteKinds = inOrder(FIELD_KINDS, (await serverKinds()).field_types);
   let form = null;
   let versions = [];
   if (formId) {
@@ -208,26 +210,26 @@ export async function designerView(ctx) {
 
   function subEditor(f) {
     const list = h("ol.options");
-    const kinds = FIELD_KINDS.filter((k) => !["subform", "relation", "serial", "formula"].includes(k));
+    const kinds = paletteKinds.filter((k) => !["subform", "relation", "serial", "formula"].includes(k));
     const draw = () => list.replaceChildren(...f.fields.map((s, i) => h("li",
       h("input", { type: "text", value: s.label, "aria-label": t("designer.label"), on: { input: (e) => { s.label = e.target.value; } } }),
       h("input", { type: "text", value: s.key, "aria-label": t("designer.key"), size: 8, on: { input: (e) => { s.key = e.target.value; } } }),
       h("select", { "aria-label": t("designer.kind"), on: { change: (e) => { s.type = e.target.value; } } },
-        kinds.map((k) => h("option", { value: k, selected: k === s.type }, t(`kind.${k}`)))),
+        kinds.map((k) => h("option", { value: k, selected: k === s.type }, tOr(`kind.${k}`, k)))),
       h("button.icon", { type: "button", "aria-label": t("designer.remove"), on: { click: () => { f.fields.splice(i, 1); draw(); } } }, "×"))));
     draw();
     return h("fieldset", h("legend", t("designer.sub_fields")), list,
       h("button", { type: "button", on: { click: () => { f.fields.push({ key: `col_${f.fields.length + 1}`, label: t("designer.sub_item"), type: "text" }); draw(); } } }, "+ ", t("designer.add_sub")));
   }
 
-  const palette = h("ul.palette", { "aria-label": t("designer.palette") }, FIELD_KINDS.map((kind) => h("li",
+  const palette = h("ul.palette", { "aria-label": t("designer.palette") }, paletteKinds.map((kind) => h("li",
     h("button.palette-item", {
       type: "button", draggable: "true", "data-kind": kind, title: t("designer.palette_hint"),
       on: {
         dragstart: (e) => { e.dataTransfer.setData("application/x-formwork-kind", kind); e.dataTransfer.effectAllowed = "copy"; },
         click: () => insert(kind, model.fields.length),
       },
-    }, t(`kind.${kind}`)))));
+    }, tOr(`kind.${kind}`, kind)))));
 
   const nameInput = h("input", { type: "text", value: model.name, required: true, "data-testid": "form-name", "aria-label": t("designer.form_name"), placeholder: t("designer.form_name"), on: { input: (e) => { model.name = e.target.value; } } });
   const save = h("button.primary", {

@@ -3,12 +3,14 @@
 // the next firings, date field N days before/after at a time), condition and
 // script in code editors with line numbers where the server's compile errors
 // show at their line, a test-run panel and the run log.
-import { api } from "../api.js";
+import { api, serverKinds, inOrder } from "../api.js";
 import { h, debounce, mount, toast } from "../dom.js";
 import { t, tOr, detailMessage, formatTime } from "../i18n.js";
 import { formsOf, navigate } from "../app.js";
 import { valueKind } from "../fields.js";
 
+// The UI's order for the server's trigger kinds, flow events and states
+// (GET /kinds says which there are).
 const TRIGGERS = ["record_created", "record_updated", "record_deleted", "schedule", "date_field", "manual", "workflow_event"];
 const FLOW_EVENTS = ["step_entered", "approved", "rejected", "returned", "finished"];
 const FLOW_STATUSES = ["running", "approved", "rejected", "withdrawn", "closed"];
@@ -131,10 +133,10 @@ function codeEditor(name, value, rows) {
 }
 
 /** The trigger picker; `value()` gives the trigger object. */
-function triggerPicker(trigger, formOf) {
+function triggerPicker(trigger, formOf, kinds) {
   const tr = structuredClone(trigger ?? { kind: "record_created" });
   const kind = h("select", { name: "trigger-kind", "data-testid": "trigger-kind" },
-    TRIGGERS.map((k) => h("option", { value: k, selected: k === tr.kind }, t(`rules.trigger.${k}`))));
+    inOrder(TRIGGERS, kinds.trigger_kinds).map((k) => h("option", { value: k, selected: k === tr.kind }, tOr(`rules.trigger.${k}`, k))));
   const box = h("div.trigger-settings");
   const errs = new Map(); // pointer -> element
   const field = (pointer, label, el) => {
@@ -214,11 +216,11 @@ function triggerPicker(trigger, formOf) {
       case "workflow_event": {
         const ev = h("select", { name: "event" },
           h("option", { value: "" }, t("rules.any_event")),
-          FLOW_EVENTS.map((x) => h("option", { value: x, selected: x === tr.event }, t(`rules.flow_event.${x}`))));
+          inOrder(FLOW_EVENTS, kinds.workflow_events).map((x) => h("option", { value: x, selected: x === tr.event }, tOr(`rules.flow_event.${x}`, x))));
         const node = h("input", { name: "node", value: tr.node ?? "", placeholder: t("rules.any_node") });
         const status = h("select", { name: "status" },
           h("option", { value: "" }, t("rules.any_status")),
-          FLOW_STATUSES.map((x) => h("option", { value: x, selected: x === tr.status }, t(`rules.flow_status.${x}`))));
+          inOrder(FLOW_STATUSES, kinds.flow_statuses).map((x) => h("option", { value: x, selected: x === tr.status }, tOr(`rules.flow_status.${x}`, x))));
         mount(box, field("/trigger/event", t("rules.flow_event"), ev), field("/trigger/node", t("rules.node"), node),
           field("/trigger/status", t("rules.flow_status"), status));
         read = () => ({
@@ -230,7 +232,7 @@ function triggerPicker(trigger, formOf) {
         break;
       }
       default:
-        mount(box, h("p.muted.small", t(`rules.hint.${kind.value}`)));
+        mount(box, h("p.muted.small", tOr(`rules.hint.${kind.value}`, "")));
         read = () => ({ kind: kind.value });
     }
   };
@@ -257,7 +259,7 @@ function triggerPicker(trigger, formOf) {
 export async function ruleView(ctx) {
   const appId = ctx.params.app;
   const id = ctx.params.rule;
-  const forms = await formsOf(appId);
+  const [forms, kinds] = await Promise.all([formsOf(appId), serverKinds()]);
   const rule = id ? await api.get(`/rules/${id}`) : {
     name: "", form_id: forms[0]?.id ?? "", enabled: true, trigger: { kind: "record_created" }, script: "",
   };
@@ -267,7 +269,7 @@ export async function ruleView(ctx) {
     forms.map((f) => h("option", { value: f.id, selected: f.id === rule.form_id }, f.name)));
   const enabled = h("input", { type: "checkbox", role: "switch", checked: rule.enabled, name: "enabled" });
   const formOf = () => forms.find((f) => f.id === formSel.value);
-  const trigger = triggerPicker(rule.trigger, formOf);
+  const trigger = triggerPicker(rule.trigger, formOf, kinds);
   formSel.addEventListener("change", () => trigger.redraw());
   const condition = codeEditor("condition", rule.condition ?? "", 2);
   const usesActions = Array.isArray(rule.actions);
