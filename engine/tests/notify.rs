@@ -15,6 +15,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use common::TestDb;
 use common::smtp_sink::SmtpSink;
+use engine::auth::MemberStatus;
+use engine::auth::members::MemberPatch;
+use engine::auth::roles::RoleInput;
 use engine::ctx::{Ctx, Role};
 use engine::error::{ErrorCode, HasCode};
 use engine::ids::{AppId, FormId, JobId, TenantId, UserId};
@@ -243,6 +246,36 @@ async fn notify_by_id_email_and_role(t: &TestDb) {
     let member = add_member(t, owner.tenant, "mia@acme.test", Role::Member, false).await;
     let gone = add_member(t, owner.tenant, "gus@acme.test", Role::Member, true).await;
     let other = t.tenant("globex").await;
+    // A custom role: two holders, one of them deactivated in the tenant, and
+    // a role nobody holds.
+    for name in ["service", "auditor"] {
+        let input = RoleInput {
+            name: Some(name.to_owned()),
+            description: None,
+        };
+        t.engine.create_role(&owner, input).await.expect("role");
+    }
+    let input = RoleInput {
+        name: Some("sales".to_owned()),
+        description: None,
+    };
+    t.engine
+        .create_role(&other, input)
+        .await
+        .expect("another tenant's role");
+    let agent = t.member(&owner, Role::Member).await;
+    let left = t.member(&owner, Role::Member).await;
+    for (who, status) in [(&agent, MemberStatus::Active), (&left, MemberStatus::Deactivated)] {
+        let patch = MemberPatch {
+            role: Some("service".to_owned()),
+            status: Some(status),
+            ..MemberPatch::default()
+        };
+        t.engine
+            .update_member(&owner, who.actor, patch)
+            .await
+            .expect("assign the custom role");
+    }
     let db = t.engine.db();
 
     // Inside a caller's transaction, as the automation engine calls it.
@@ -284,7 +317,43 @@ async fn notify_by_id_email_and_role(t: &TestDb) {
     )
     .await
     .expect("by role");
-    assert_eq!(by_role, vec![member.actor], "the deactivated member is skipped");
+    assert_eq!(
+        by_role,
+        vec![member.actor],
+        "the deactivated member and the custom role's holders are skipped"
+    );
+    let by_custom = notify::notify_in(
+        &tx,
+        owner.tenant,
+        "service",
+        "Team",
+        "by custom role",
+        json!({}),
+        t0(),
+    )
+    .await
+    .expect("by custom role");
+    assert_eq!(
+        by_custom,
+        vec![agent.actor],
+        "the member deactivated here is skipped"
+    );
+    let no_holder = notify::notify_in(&tx, owner.tenant, "auditor", "x", "", json!({}), t0())
+        .await
+        .expect("a role nobody holds");
+    assert!(no_holder.is_empty());
+    let left_out = notify::notify_in(
+        &tx,
+        owner.tenant,
+        &left.actor.to_string(),
+        "x",
+        "",
+        json!({}),
+        t0(),
+    )
+    .await
+    .expect("a member deactivated here");
+    assert!(left_out.is_empty());
     let owners = notify::notify_in(&tx, owner.tenant, "owner", "Boss", "owners", json!({}), t0())
         .await
         .expect("owners");
@@ -305,6 +374,7 @@ async fn notify_by_id_email_and_role(t: &TestDb) {
     for target in [
         "nobody@acme.test",
         "manager",
+        "sales",
         &other.actor.to_string(),
         "",
         &UserId::new().to_string(),

@@ -6,7 +6,7 @@
 //! query is scoped by the tenant first. Callers: `workflow` (assignees such
 //! as "the initiator's manager" or "everyone with role X").
 
-use sea_orm::{ColumnTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect};
 
 use super::{AuthError, MemberStatus, is_builtin_role};
 use crate::ids::{DepartmentId, TenantId, UserId};
@@ -77,7 +77,15 @@ pub async fn manager_of(db: &Db, tenant: TenantId, user: UserId) -> Result<Optio
 /// # Errors
 /// `internal` on storage failure.
 pub async fn members_with_role(db: &Db, tenant: TenantId, role: &str) -> Result<Vec<UserId>, AuthError> {
-    let conn = db.conn();
+    members_with_role_in(db.conn(), tenant, role).await
+}
+
+/// [`members_with_role`] on any connection (a transaction included).
+pub(crate) async fn members_with_role_in<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    role: &str,
+) -> Result<Vec<UserId>, AuthError> {
     let mut q = member::Entity::find()
         .select_only()
         .column(member::Column::UserId)
@@ -114,6 +122,15 @@ pub async fn members_with_role(db: &Db, tenant: TenantId, role: &str) -> Result<
 /// # Errors
 /// `internal` on storage failure.
 pub async fn is_active_member(db: &Db, tenant: TenantId, user: UserId) -> Result<bool, AuthError> {
+    is_active_member_in(db.conn(), tenant, user).await
+}
+
+/// [`is_active_member`] on any connection (a transaction included).
+pub(crate) async fn is_active_member_in<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    user: UserId,
+) -> Result<bool, AuthError> {
     let found: Option<String> = member::Entity::find()
         .select_only()
         .column(member::Column::UserId)
@@ -123,7 +140,7 @@ pub async fn is_active_member(db: &Db, tenant: TenantId, user: UserId) -> Result
         .filter(member::Column::Status.eq(MemberStatus::Active.as_str()))
         .filter(user::Column::DeactivatedAt.is_null())
         .into_tuple()
-        .one(db.conn())
+        .one(conn)
         .await?;
     Ok(found.is_some())
 }

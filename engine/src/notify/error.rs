@@ -11,7 +11,9 @@ use crate::store::StoreError;
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
     /// The target is not a member's id or email, nor a role of the tenant.
-    #[error("recipient `{0}` is not a member id, a member's email or a role (owner, admin, member)")]
+    #[error(
+        "recipient `{0}` is not a member id, a member's email or a role (owner, admin, member or a custom role's name)"
+    )]
     UnknownRecipient(String),
     /// The email address does not parse.
     #[error("`{0}` is not a valid email address")]
@@ -77,7 +79,7 @@ impl HasCode for NotifyError {
         match self {
             Self::UnknownRecipient(_) => vec![FieldError::new(
                 "to",
-                "must be a member id, a member's email or a role (owner, admin, member)",
+                "must be a member id, a member's email or a role (owner, admin, member or a custom role's name)",
             )],
             Self::BadAddress(_) => vec![FieldError::new("to", "must be an email address")],
             Self::UnknownWebhook(_) => vec![FieldError::new(

@@ -1,24 +1,24 @@
 //! Who a notification goes to: a member by id or email, or every active
-//! member holding a role.
+//! member holding a role (built-in or custom), as approval flows count them.
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
 
 use super::NotifyError;
+use crate::auth::org;
 use crate::ctx::Role;
 use crate::ids::{TenantId, UserId};
-use crate::store::entity::{membership, user};
-use crate::store::parse_id;
+use crate::store::entity::{member, role, user};
 
-/// Ids per `IN (...)` list.
-const CHUNK: usize = 500;
 /// Longest accepted target (an email address is at most 254).
 const MAX_TARGET_LEN: usize = 320;
 
 /// Resolves `target` to the tenant's active members, sorted by id.
 ///
-/// A known member who was deactivated resolves to nobody (not an error), as
-/// does a role nobody holds; anything that names no member or role is
-/// [`NotifyError::UnknownRecipient`].
+/// A known member who was deactivated or has not accepted an invite
+/// resolves to nobody (not an error), as does a role nobody holds; anything
+/// that names no member or role is [`NotifyError::UnknownRecipient`].
+/// Roles count as in approval flows: `member` is the built-in role alone,
+/// and a custom role's holders are reached by its name.
 pub(super) async fn resolve<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
@@ -29,20 +29,11 @@ pub(super) async fn resolve<C: ConnectionTrait>(
     if target.is_empty() || target.len() > MAX_TARGET_LEN {
         return Err(unknown());
     }
-    if let Some(role) = Role::parse(target) {
-        let ids: Vec<String> = membership::Entity::find()
-            .select_only()
-            .column(membership::Column::UserId)
-            .filter(membership::Column::TenantId.eq(tenant.to_string()))
-            .filter(membership::Column::Role.eq(role.as_str()))
-            .order_by_asc(membership::Column::UserId)
-            .into_tuple()
-            .all(conn)
-            .await?;
-        return active(conn, ids).await;
+    if Role::parse(target).is_some() {
+        return Ok(org::members_with_role_in(conn, tenant, target).await?);
     }
     let user_id = if let Ok(id) = target.parse::<UserId>() {
-        id.to_string()
+        id
     } else if target.contains('@') {
         let found: Option<String> = user::Entity::find()
             .select_only()
@@ -51,41 +42,30 @@ pub(super) async fn resolve<C: ConnectionTrait>(
             .into_tuple()
             .one(conn)
             .await?;
-        found.ok_or_else(unknown)?
+        found.ok_or_else(unknown)?.parse().map_err(|_| unknown())?
     } else {
-        return Err(unknown());
+        let custom = role::Entity::find()
+            .filter(role::Column::TenantId.eq(tenant.to_string()))
+            .filter(role::Column::Name.eq(target))
+            .count(conn)
+            .await?;
+        if custom == 0 {
+            return Err(unknown());
+        }
+        return Ok(org::members_with_role_in(conn, tenant, target).await?);
     };
-    let is_member = membership::Entity::find()
-        .select_only()
-        .column(membership::Column::UserId)
-        .filter(membership::Column::TenantId.eq(tenant.to_string()))
-        .filter(membership::Column::UserId.eq(user_id.as_str()))
-        .into_tuple::<String>()
-        .one(conn)
+    let is_member = member::Entity::find()
+        .filter(member::Column::TenantId.eq(tenant.to_string()))
+        .filter(member::Column::UserId.eq(user_id.to_string()))
+        .count(conn)
         .await?
-        .is_some();
+        > 0;
     if !is_member {
         return Err(unknown());
     }
-    active(conn, vec![user_id]).await
-}
-
-/// The users among `ids` who are not deactivated, in the order given.
-async fn active<C: ConnectionTrait>(conn: &C, ids: Vec<String>) -> Result<Vec<UserId>, NotifyError> {
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(CHUNK) {
-        let live: Vec<String> = user::Entity::find()
-            .select_only()
-            .column(user::Column::Id)
-            .filter(user::Column::Id.is_in(chunk.iter().cloned()))
-            .filter(user::Column::DeactivatedAt.is_null())
-            .order_by_asc(user::Column::Id)
-            .into_tuple()
-            .all(conn)
-            .await?;
-        for id in live {
-            out.push(parse_id(&id)?);
-        }
+    if org::is_active_member_in(conn, tenant, user_id).await? {
+        Ok(vec![user_id])
+    } else {
+        Ok(Vec::new())
     }
-    Ok(out)
 }
