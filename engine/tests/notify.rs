@@ -606,6 +606,69 @@ async fn unreachable_webhook_fails_and_logs(t: &TestDb) {
             .unwrap_or_default()
             .contains("failed")
     );
+
+    // The other seven attempts fail too (backoff at most an hour): the job
+    // is dead, and the owners and admins hear of it once, members never.
+    let admin = add_member(t, ctx.tenant, "ada@acme.test", Role::Admin, false).await;
+    let member = add_member(t, ctx.tenant, "mia@acme.test", Role::Member, false).await;
+    let w = worker(t);
+    let give_up = |job_id: JobId, from: DateTime<Utc>| {
+        let w = &w;
+        async move {
+            for round in 1..notify::WEBHOOK_MAX_ATTEMPTS {
+                let at = from + TimeDelta::hours(i64::from(round) * 2);
+                assert_eq!(w.run_once(at).await.expect("retry"), 1, "round {round}");
+            }
+            assert_eq!(job_status(t, ctx.tenant, job_id).await, JobStatus::Dead);
+        }
+    };
+    give_up(job_id, t0()).await;
+    let alerts = |who: Ctx| async move {
+        let page = t
+            .engine
+            .list_notifications(&who, NotificationQuery::default())
+            .await
+            .expect("inbox");
+        page.notifications
+            .into_iter()
+            .map(|n| (n.title, n.body, n.source))
+            .collect::<Vec<_>>()
+    };
+    for who in [ctx.clone(), admin.clone()] {
+        let got = alerts(who).await;
+        assert_eq!(got.len(), 1, "{got:?}");
+        let (title, body, source) = &got[0];
+        assert_eq!(title, "Webhook 投递失败 delivery given up: down");
+        assert!(
+            body.contains("failed all 8 attempts") && body.contains("stays enabled"),
+            "{body}"
+        );
+        assert_eq!(
+            source,
+            &json!({"kind": notify::WEBHOOK_GAVE_UP, "webhook_id": hook.id, "job_id": job_id, "event": notify::CALL_EVENT})
+        );
+    }
+    assert!(alerts(member.clone()).await.is_empty());
+    let still = t.engine.get_webhook(&ctx, hook.id).await.expect("hook");
+    assert!(still.enabled, "never switched off");
+
+    // A second delivery given up the same day adds no alert; one given up
+    // more than a day after the first alert does.
+    let second = notify::queue_webhook_in(t.engine.db().conn(), ctx.tenant, "down", json!({}), t0())
+        .await
+        .expect("queue");
+    assert_eq!(w.run_once(t0() + TimeDelta::hours(1)).await.expect("first"), 1);
+    give_up(second, t0() + TimeDelta::hours(1)).await;
+    assert_eq!(alerts(admin.clone()).await.len(), 1);
+    let later = t0() + TimeDelta::hours(40);
+    let third = notify::queue_webhook_in(t.engine.db().conn(), ctx.tenant, "down", json!({}), later)
+        .await
+        .expect("queue");
+    assert_eq!(w.run_once(later).await.expect("first"), 1);
+    give_up(third, later).await;
+    let got = alerts(admin).await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].2["job_id"], json!(third));
 }
 both_backends!(
     unreachable_webhook_fails_and_logs_t,

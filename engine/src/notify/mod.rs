@@ -13,6 +13,9 @@
 //!   is `webhook:{webhook_id}:event:{event_id}`.
 //! - **Every delivery attempt is logged** in `deliveries` (succeeded or
 //!   failed, with the HTTP status or SMTP reply), beside the job's run log.
+//! - **A webhook is never switched off silently.** It stays enabled; a
+//!   delivery that fails its last attempt notifies the owners and admins
+//!   (once per webhook a day).
 //! - **Secrets stay in.** A webhook's secret is shown in full only in the
 //!   answer that created (or replaced) it; the SMTP password never.
 //! - Every query is scoped by `TenantId` first. Webhook and SMTP settings
@@ -23,6 +26,7 @@
 //! HTTP API (inbox, webhooks, SMTP settings, delivery logs) and the job
 //! worker ([`job_kinds`]).
 
+mod alert;
 mod delivery;
 mod email_job;
 mod error;
@@ -40,6 +44,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use crate::ids::{DeliveryId, NotificationId, WebhookId};
+pub use alert::WEBHOOK_GAVE_UP;
 pub use delivery::{DeliveryPage, DeliveryQuery, DeliveryView};
 pub use email_job::EmailDelivery;
 pub use error::NotifyError;

@@ -2,7 +2,8 @@
 //! webhook's URL. A 2xx answer succeeds (for the `jdy` format, a 2xx whose
 //! body is `success`, as 简道云 expects); any other answer or a network
 //! error fails the attempt, and the job queue retries it with its backoff.
-//! Every attempt is written to the delivery log.
+//! Every attempt is written to the delivery log, and a last attempt that
+//! fails tells the admins (see [`super::alert`]).
 
 use std::time::{Duration, Instant};
 
@@ -161,7 +162,21 @@ impl WebhookDelivery {
                 "status": answer.status,
                 "duration_ms": duration_ms,
             }))),
-            Some(error) => Err(JobError::handler(&NotifyError::DeliveryFailed(error))),
+            Some(error) => {
+                let job_row = ctx.job();
+                if job_row.attempt >= job_row.max_attempts {
+                    super::alert::delivery_given_up(
+                        ctx.db(),
+                        job_row,
+                        &hook,
+                        &job.event,
+                        &error,
+                        ctx.finished_at(),
+                    )
+                    .await;
+                }
+                Err(JobError::handler(&NotifyError::DeliveryFailed(error)))
+            }
         }
     }
 }
