@@ -1,7 +1,8 @@
 //! The web UI: the ES modules, HTML and CSS under `server/ui/`, embedded in
 //! the binary with `include_bytes!` (no build step, no Node at run time) and
 //! served at `/ui/<file>`. `index.html` also answers `/` and the client-side
-//! routes (`/login`, `/f/<token>` of public links, `/templates`, `/apps/...`), where the page's router takes over.
+//! routes (`/login`, `/f/<token>` of public links, `/templates`, `/inbox`,
+//! `/inbox/<task>`, `/apps/...`), where the page's router takes over.
 //!
 //! Every asset carries a strong `ETag` (a hash of its bytes) and
 //! `Cache-Control: no-cache`: the file names carry no version, so a browser
@@ -153,6 +154,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/login",
         "/f/{token}",
         "/templates",
+        "/inbox",
+        "/inbox/{task}",
         "/apps",
         "/apps/{tail:.*}",
     ] {
@@ -226,7 +229,21 @@ mod tests {
             .to_request();
         let res = web_test::call_service(&app, req).await;
         assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
-        for route in ["/", "/login", "/apps/x/forms/y"] {
+        // Every route of the page's router, with `x` for each id: a reload
+        // or a link to any page answers the page, never the API's 404.
+        let router =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ui/js/app.js")).unwrap();
+        let routes: Vec<String> = router
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("[/^"))
+            .filter_map(|l| l.split_once("$/").map(|(re, _)| re))
+            .map(|re| re.replace(r"([\w-]+)", "x").replace(r"\/", "/"))
+            .collect();
+        assert!(
+            routes.len() > 15 && routes.iter().any(|r| r == "/inbox/x"),
+            "{routes:?}"
+        );
+        for route in &routes {
             let res =
                 web_test::call_service(&app, web_test::TestRequest::get().uri(route).to_request()).await;
             assert_eq!(res.status(), StatusCode::OK, "{route}");

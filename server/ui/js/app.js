@@ -55,9 +55,12 @@ const routes = [
 ];
 
 export function navigate(path, { replace = false } = {}) {
+  // A new page opens at its top (the browser restores the place on back).
+  const moved = !replace && path !== location.pathname + location.search;
   if (replace) history.replaceState(null, "", path);
   else history.pushState(null, "", path);
-  render();
+  const done = render();
+  if (moved) done.then(() => window.scrollTo(0, 0));
 }
 
 /** Forms of an app, cached for the session; `fresh` reloads them. */
