@@ -247,6 +247,36 @@ test("dashboard", async ({ page }) => {
   await page.reload();
   await page.waitForSelector("[data-chart=chart_2] [data-testid=chart-number]");
   assertEq(await page.$$eval("[data-testid=chart]", (c) => c.map((x) => x.dataset.chart)), ["chart_2", "chart_1"], "two charts, reordered");
+
+  // Negative values (points redeemed, an NPS below zero) draw below the zero
+  // line and inside the chart; large numbers keep every digit on the axis.
+  const geometry = await page.evaluate(async () => {
+    const { drawChart } = await import("/ui/js/charts.js");
+    const series = [{ key: "2025-01", value: 5221950 }, { key: "2025-02", value: -730 }, { key: "2025-03", value: -1615 }];
+    const out = {};
+    for (const kind of ["bar", "line"]) {
+      const el = drawChart({ kind, group_by: { field: "d" }, measure: { op: "sum" } }, { series });
+      document.body.append(el);
+      const box = el.viewBox.baseVal;
+      const zero = Number(el.querySelector("line.axis").getAttribute("y1"));
+      const shapes = [...el.querySelectorAll(kind === "bar" ? "rect.bar" : "circle.point")].map((r) => r.getBBox());
+      const ticks = [...el.querySelectorAll("text.tick")].map((tk) => ({ text: tk.textContent, left: tk.getBBox().x }));
+      out[kind] = {
+        inside: shapes.every((b) => b.y >= box.y && b.y + b.height <= box.y + box.height),
+        below: shapes.slice(1).every((b) => b.y + b.height / 2 > zero),
+        grows: kind === "line" || shapes[2].height > shapes[1].height,
+        ticks: ticks.filter((tk) => /M|K|0$/.test(tk.text)).map((tk) => tk.text),
+        ticksInside: ticks.every((tk) => tk.left >= 0),
+      };
+      el.remove();
+    }
+    return out;
+  });
+  for (const kind of ["bar", "line"]) {
+    const g = geometry[kind];
+    assert(g.inside && g.below && g.grows && g.ticksInside, `${kind} with negative values: ${JSON.stringify(g)}`);
+    assert(g.ticks.includes("5.2M") && g.ticks.includes("0"), `${kind} ticks: ${JSON.stringify(g.ticks)}`);
+  }
   await snap(page, "dashboard");
 }, { get storageState() { return storageState; } });
 

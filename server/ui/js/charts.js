@@ -2,7 +2,7 @@
 // /dashboards/{id}/data): number cards, bar, line, pie, funnel and table.
 // Every label is set as text content, never parsed as markup.
 import { h } from "./dom.js";
-import { t } from "./i18n.js";
+import { currentLang, t } from "./i18n.js";
 
 const NS = "http://www.w3.org/2000/svg";
 const PALETTE = ["#1f6feb", "#1a7f37", "#bf8700", "#cf222e", "#8250df", "#0a7ea4", "#d4380d", "#57606a"];
@@ -45,45 +45,84 @@ function title(text) {
   return s("title", {}, text);
 }
 
+/** A tick label: compact for large numbers (5.2M, 522万), else as `fmt`. */
+function tick(v, op) {
+  if (op === "ratio" || op === "churn_rate" || op === "nps" || Math.abs(v) < 10000) return fmt(v, op);
+  const locale = currentLang() === "zh" ? "zh-CN" : "en";
+  return new Intl.NumberFormat(locale, { notation: "compact", maximumFractionDigits: 1 }).format(v);
+}
+
+/**
+ * The value axis of a bar or line chart: from the lowest value (or zero)
+ * to the highest (or zero), so negative values (points redeemed, an NPS
+ * below zero) draw below the zero line inside the chart. Answers `y(v)`,
+ * the plot's left edge (wide enough for the tick labels) and the ticks.
+ */
+function valueAxis(series, op, H, top, bottom) {
+  const values = series.map((p) => num(p.value));
+  const lo = Math.min(0, ...values);
+  let hi = Math.max(0, ...values);
+  if (hi - lo < 1e-9) hi = lo + 1;
+  const y = (v) => top + ((hi - v) * (H - bottom - top)) / (hi - lo);
+  const ticks = [[hi, tick(hi, op)]];
+  if (lo < 0) ticks.push([lo, tick(lo, op)], [0, tick(0, op)]);
+  const widest = Math.max(...ticks.map(([, text]) => text.length));
+  const left = Math.min(120, Math.max(44, 12 + widest * 7));
+  return { y, left, ticks };
+}
+
+function drawAxis(g, axis, W) {
+  g.append(s("line", { x1: axis.left, y1: axis.y(0), x2: W - 4, y2: axis.y(0), class: "axis" }));
+  for (const [v, text] of axis.ticks) {
+    g.append(s("text", { x: axis.left - 6, y: axis.y(v) + 4, "text-anchor": "end", class: "tick" }, text));
+  }
+}
+
+/** Every how many categories a label fits under the axis (six at most). */
+function labelEvery(n) {
+  return Math.max(1, Math.ceil(n / 6));
+}
+
 function bar(series, op, label) {
-  const W = 420, H = 220, left = 44, bottom = 40, top = 10;
-  const max = Math.max(1e-9, ...series.map((p) => num(p.value)));
+  const W = 420, H = 220, bottom = 40, top = 10;
+  const axis = valueAxis(series, op, H, top, bottom);
   const g = svg(W, H, label);
-  const slot = (W - left - 8) / Math.max(1, series.length);
-  g.append(s("line", { x1: left, y1: H - bottom, x2: W - 4, y2: H - bottom, class: "axis" }));
-  g.append(s("text", { x: left - 6, y: top + 8, "text-anchor": "end", class: "tick" }, fmt(max, op)));
+  const slot = (W - axis.left - 8) / Math.max(1, series.length);
+  const every = labelEvery(series.length);
+  drawAxis(g, axis, W);
   series.forEach((p, i) => {
     const v = num(p.value);
-    const bh = ((H - bottom - top) * v) / max;
-    const x = left + i * slot + slot * 0.15;
+    const [y1, y2] = [axis.y(Math.max(v, 0)), axis.y(Math.min(v, 0))];
+    const x = axis.left + i * slot + slot * 0.15;
     const rect = s("rect", {
-      x, y: H - bottom - bh, width: slot * 0.7, height: Math.max(0, bh),
+      x, y: y1, width: slot * 0.7, height: Math.max(0, y2 - y1),
       fill: PALETTE[0], "data-key": keyLabel(p.key), class: "bar",
     }, title(`${keyLabel(p.key)}: ${fmt(p.value, op)}`));
     g.append(rect);
-    g.append(s("text", { x: x + slot * 0.35, y: H - bottom + 14, "text-anchor": "middle", class: "tick" },
-      clip(keyLabel(p.key), slot)));
+    if (i % every === 0) {
+      g.append(s("text", { x: x + slot * 0.35, y: H - bottom + 14, "text-anchor": "middle", class: "tick" },
+        clip(keyLabel(p.key), slot * every)));
+    }
   });
   return g;
 }
 
 function line(series, op, label) {
-  const W = 420, H = 220, left = 44, bottom = 40, top = 10;
-  const max = Math.max(1e-9, ...series.map((p) => num(p.value)));
+  const W = 420, H = 220, bottom = 40, top = 10;
+  const axis = valueAxis(series, op, H, top, bottom);
   const g = svg(W, H, label);
-  const step = series.length > 1 ? (W - left - 16) / (series.length - 1) : 0;
-  const xy = series.map((p, i) => [left + 8 + i * step, H - bottom - ((H - bottom - top) * num(p.value)) / max]);
-  g.append(s("line", { x1: left, y1: H - bottom, x2: W - 4, y2: H - bottom, class: "axis" }));
-  g.append(s("text", { x: left - 6, y: top + 8, "text-anchor": "end", class: "tick" }, fmt(max, op)));
+  const step = series.length > 1 ? (W - axis.left - 16) / (series.length - 1) : 0;
+  const xy = series.map((p, i) => [axis.left + 8 + i * step, axis.y(num(p.value))]);
+  drawAxis(g, axis, W);
   if (xy.length > 0) {
     g.append(s("polyline", { points: xy.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(" "), class: "line", stroke: PALETTE[0] }));
   }
-  const every = Math.max(1, Math.ceil(series.length / 8));
+  const every = labelEvery(series.length);
   series.forEach((p, i) => {
     const [x, y] = xy[i];
     g.append(s("circle", { cx: x, cy: y, r: 3, fill: PALETTE[0], class: "point", "data-key": keyLabel(p.key) },
       title(`${keyLabel(p.key)}: ${fmt(p.value, op)}`)));
-    if (i % every === 0) g.append(s("text", { x, y: H - bottom + 14, "text-anchor": "middle", class: "tick" }, clip(keyLabel(p.key), step * every)));
+    if (i % every === 0) g.append(s("text", { x, y: H - bottom + 14, "text-anchor": "middle", class: "tick" }, clip(keyLabel(p.key), Math.max(step * every, 56))));
   });
   return g;
 }
