@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
-use crate::meta::field_type::FieldTypes;
+use crate::meta::field_type::{FieldTypes, norm, parts};
 use crate::meta::model::{FieldDef, FormDef};
 
 /// Where one column goes.
@@ -29,40 +29,6 @@ pub struct ColumnMapping {
 /// Lower-case without spaces, `_` and `-`.
 /// A header-to-field match test of one guessing pass.
 type Matcher = dyn Fn(&FieldDef, &str) -> bool;
-
-fn norm(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_whitespace() && !matches!(c, '_' | '-'))
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-/// The parts of a bilingual text: split at spaces, slashes, bars and
-/// brackets, and between Chinese and Latin runs.
-fn parts(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut cur_cjk = None;
-    for c in s.chars() {
-        if c.is_whitespace() || "/|()（）[]【】:：,，".contains(c) {
-            if !cur.is_empty() {
-                out.push(std::mem::take(&mut cur));
-            }
-            cur_cjk = None;
-            continue;
-        }
-        let cjk = !c.is_ascii();
-        if cur_cjk.is_some_and(|k| k != cjk) && !cur.is_empty() {
-            out.push(std::mem::take(&mut cur));
-        }
-        cur_cjk = Some(cjk);
-        cur.push(c);
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out.iter().map(|p| norm(p)).filter(|p| !p.is_empty()).collect()
-}
 
 fn writable<'a>(types: &'a FieldTypes, def: &'a FormDef) -> impl Iterator<Item = &'a FieldDef> + 'a {
     def.fields
@@ -107,6 +73,21 @@ pub fn guess(types: &FieldTypes, def: &FormDef, headers: &[String]) -> Vec<Colum
                 taken.push(&f.key);
                 m.field = Some(f.key.clone());
             }
+        }
+    }
+    // Last, a header that commonly names a kind of field (电话, 手机, 邮箱)
+    // takes the form's only untaken field of that kind.
+    for m in out.iter_mut().filter(|m| m.field.is_none()) {
+        let words: Vec<String> = parts(&m.header).into_iter().chain([norm(&m.header)]).collect();
+        let mut hits = fields.iter().filter(|f| {
+            !taken.contains(&f.key.as_str())
+                && types
+                    .get(&f.kind)
+                    .is_ok_and(|t| t.header_words().iter().any(|w| words.contains(&norm(w))))
+        });
+        if let (Some(f), None) = (hits.next(), hits.next()) {
+            taken.push(&f.key);
+            m.field = Some(f.key.clone());
         }
     }
     out
@@ -205,6 +186,50 @@ mod tests {
         let m = guess(&types, &form(), &["客户".to_owned(), "total spent".to_owned()]);
         assert_eq!(m[0].field.as_deref(), Some("name"));
         assert_eq!(m[1].field.as_deref(), Some("total_spent"));
+    }
+
+    #[test]
+    fn guesses_contact_columns_by_their_kind() {
+        let types = crate::meta::field_type::builtin().unwrap();
+        let def: FormDef = serde_json::from_value(json!({
+            "name": "c",
+            "fields": [
+                {"key": "name", "label": "客户名称 Name", "type": "text"},
+                {"key": "mobile_no", "label": "手机 Phone", "type": "phone"},
+                {"key": "mail", "label": "Contact", "type": "email"}
+            ]
+        }))
+        .unwrap();
+        let headers: Vec<String> = ["客户名称", "电话", "电子邮件", "联系电话", "备注"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        let fields: Vec<Option<String>> = guess(&types, &def, &headers)
+            .into_iter()
+            .map(|m| m.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [Some("name"), Some("mobile_no"), Some("mail"), None, None].map(|f| f.map(str::to_owned))
+        );
+        // A label match wins over the kind: 手机 names the phone field, and
+        // 电话 then finds no other phone field.
+        let headers = vec!["电话".to_owned(), "手机".to_owned()];
+        let fields: Vec<Option<String>> = guess(&types, &def, &headers)
+            .into_iter()
+            .map(|m| m.field)
+            .collect();
+        assert_eq!(fields, [None, Some("mobile_no".to_owned())]);
+        // Two phone fields: the kind names neither.
+        let two: FormDef = serde_json::from_value(json!({
+            "name": "c",
+            "fields": [
+                {"key": "home", "label": "Home", "type": "phone"},
+                {"key": "work", "label": "Work", "type": "phone"}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(guess(&types, &two, &["电话".to_owned()])[0].field, None);
     }
 
     #[test]

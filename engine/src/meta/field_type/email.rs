@@ -30,6 +30,10 @@ pub fn normalize_address(s: &str) -> String {
 }
 
 impl FieldType for Email {
+    fn header_words(&self) -> &'static [&'static str] {
+        &["email", "e-mail", "mail", "邮箱", "电子邮件", "电子邮箱", "邮件"]
+    }
+
     fn config_schema(&self) -> &Value {
         config_schema!("email")
     }

@@ -140,6 +140,12 @@ pub trait FieldType: Kinded + Send + Sync + 'static {
     fn is_computed(&self) -> bool {
         false
     }
+    /// Column headers that commonly name a field of this kind in a
+    /// spreadsheet (lower case): an import maps such a column to the form's
+    /// only field of this kind when no key or label matches.
+    fn header_words(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// What a value points at; the record writer checks that it exists in
     /// the caller's tenant.
     fn reference(&self, _field: &FieldDef) -> Option<Reference> {
@@ -496,7 +502,9 @@ pub(crate) fn check_options(field: &FieldDef) -> Vec<FieldError> {
     errors
 }
 
-/// Finds an option by value, then by label, then ignoring case.
+/// Finds an option by value, then by label, then ignoring case, then by
+/// one part of a bilingual label (`个人客户` or `b2c` for `个人客户 B2C`) when
+/// only one option has that part.
 pub(crate) fn match_option(options: &[(String, String)], text: &str) -> Option<String> {
     let t = text.trim();
     options
@@ -508,7 +516,51 @@ pub(crate) fn match_option(options: &[(String, String)], text: &str) -> Option<S
                 .iter()
                 .find(|(v, l)| v.eq_ignore_ascii_case(t) || l.eq_ignore_ascii_case(t))
         })
+        .or_else(|| {
+            let want = norm(t);
+            if want.is_empty() {
+                return None;
+            }
+            let mut hits = options.iter().filter(|(_, l)| parts(l).contains(&want));
+            let first = hits.next()?;
+            hits.next().is_none().then_some(first)
+        })
         .map(|(v, _)| v.clone())
+}
+
+/// A text for loose comparison: lower case, without spaces, `_` and `-`.
+pub(crate) fn norm(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '_' | '-'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The parts of a bilingual text: split at spaces, slashes, bars and
+/// brackets, and between Chinese and Latin runs.
+pub(crate) fn parts(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut cur_cjk = None;
+    for c in s.chars() {
+        if c.is_whitespace() || "/|()（）[]【】:：,，".contains(c) {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            cur_cjk = None;
+            continue;
+        }
+        let cjk = !c.is_ascii();
+        if cur_cjk.is_some_and(|k| k != cjk) && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+        cur_cjk = Some(cjk);
+        cur.push(c);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out.iter().map(|p| norm(p)).filter(|p| !p.is_empty()).collect()
 }
 
 /// The label of an option value (the value itself when unknown).
@@ -690,6 +742,30 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn options_by_value_label_case_and_one_half_of_a_label() {
+        let opts: Vec<(String, String)> = [
+            ("B2B", "企业客户 B2B"),
+            ("B2C", "个人客户 B2C"),
+            ("new", "新客户 New"),
+            ("renew", "新客户 Renewed"),
+        ]
+        .iter()
+        .map(|(v, l)| ((*v).to_owned(), (*l).to_owned()))
+        .collect();
+        let m = |t: &str| match_option(&opts, t);
+        assert_eq!(m("B2C").as_deref(), Some("B2C"));
+        assert_eq!(m("个人客户 B2C").as_deref(), Some("B2C"));
+        assert_eq!(m("b2b").as_deref(), Some("B2B"));
+        assert_eq!(m(" 个人客户 ").as_deref(), Some("B2C"));
+        assert_eq!(m("企业客户").as_deref(), Some("B2B"));
+        assert_eq!(m("renewed").as_deref(), Some("renew"));
+        // Two options share the half: neither is guessed.
+        assert_eq!(m("新客户"), None);
+        assert_eq!(m("客户"), None);
+        assert_eq!(m(""), None);
+    }
 
     #[test]
     fn numbers_as_typed() {

@@ -29,6 +29,21 @@ impl Kinded for Phone {
 }
 
 impl FieldType for Phone {
+    fn header_words(&self) -> &'static [&'static str] {
+        &[
+            "phone",
+            "tel",
+            "telephone",
+            "mobile",
+            "电话",
+            "手机",
+            "手机号",
+            "手机号码",
+            "联系电话",
+            "电话号码",
+        ]
+    }
+
     fn config_schema(&self) -> &Value {
         config_schema!("phone")
     }
