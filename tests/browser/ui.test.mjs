@@ -33,7 +33,7 @@ async function setup() {
     fields: [
       { key: "name", label: "Name", type: "text", required: true, max_length: 50 },
       { key: "email", label: "Email", type: "email" },
-      { key: "tier", label: "Tier", type: "select", options: [{ value: "VIP", color: "#d4380d" }, { value: "regular" }] },
+      { key: "tier", label: "Tier", type: "select", options: [{ value: "VIP", color: "#d4380d" }, { value: "regular", label: "普通 Regular" }] },
       { key: "total_spent", label: "Total spent", type: "number", min: 0 },
       { key: "joined", label: "Joined", type: "date" },
       { key: "notes", label: "Notes", type: "textarea" },
@@ -194,6 +194,9 @@ test("dashboard", async ({ page }) => {
   await page.click("[data-testid=chart-save]");
   await page.waitForSelector("[data-testid=chart] path.slice[data-key=VIP], [data-testid=chart] circle.slice[data-key=VIP]");
   assert((await tip(".slice[data-key=VIP]")).startsWith("VIP: 2 "), await tip(".slice[data-key=VIP]"));
+  // The legend and tips read the option's label, not the stored value.
+  assert((await tip(".slice[data-key=regular]")).startsWith("普通 Regular: 2 "), await tip(".slice[data-key=regular]"));
+  assert((await page.textContent("[data-testid=chart] svg")).includes("普通 Regular · 2"), "legend by label");
 
   // Edited into a bar of the amount spent.
   await page.click("[data-testid=chart-edit]");

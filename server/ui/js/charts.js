@@ -83,7 +83,7 @@ function labelEvery(n) {
   return Math.max(1, Math.ceil(n / 6));
 }
 
-function bar(series, op, label) {
+function bar(series, op, label, name) {
   const W = 420, H = 220, bottom = 40, top = 10;
   const axis = valueAxis(series, op, H, top, bottom);
   const g = svg(W, H, label);
@@ -97,17 +97,17 @@ function bar(series, op, label) {
     const rect = s("rect", {
       x, y: y1, width: slot * 0.7, height: Math.max(0, y2 - y1),
       fill: PALETTE[0], "data-key": keyLabel(p.key), class: "bar",
-    }, title(`${keyLabel(p.key)}: ${fmt(p.value, op)}`));
+    }, title(`${name(p.key)}: ${fmt(p.value, op)}`));
     g.append(rect);
     if (i % every === 0) {
       g.append(s("text", { x: x + slot * 0.35, y: H - bottom + 14, "text-anchor": "middle", class: "tick" },
-        clip(keyLabel(p.key), slot * every)));
+        clip(name(p.key), slot * every)));
     }
   });
   return g;
 }
 
-function line(series, op, label) {
+function line(series, op, label, name) {
   const W = 420, H = 220, bottom = 40, top = 10;
   const axis = valueAxis(series, op, H, top, bottom);
   const g = svg(W, H, label);
@@ -121,13 +121,13 @@ function line(series, op, label) {
   series.forEach((p, i) => {
     const [x, y] = xy[i];
     g.append(s("circle", { cx: x, cy: y, r: 3, fill: PALETTE[0], class: "point", "data-key": keyLabel(p.key) },
-      title(`${keyLabel(p.key)}: ${fmt(p.value, op)}`)));
-    if (i % every === 0) g.append(s("text", { x, y: H - bottom + 14, "text-anchor": "middle", class: "tick" }, clip(keyLabel(p.key), Math.max(step * every, 56))));
+      title(`${name(p.key)}: ${fmt(p.value, op)}`)));
+    if (i % every === 0) g.append(s("text", { x, y: H - bottom + 14, "text-anchor": "middle", class: "tick" }, clip(name(p.key), Math.max(step * every, 56))));
   });
   return g;
 }
 
-function pie(series, op, label) {
+function pie(series, op, label, name) {
   const W = 420, H = 220, cx = 110, cy = 110, r = 95;
   const total = series.reduce((a, p) => a + Math.max(0, num(p.value)), 0);
   const g = svg(W, H, label);
@@ -136,7 +136,7 @@ function pie(series, op, label) {
     const v = Math.max(0, num(p.value));
     const share = total > 0 ? v / total : 0;
     const colour = PALETTE[i % PALETTE.length];
-    const tip = title(`${keyLabel(p.key)}: ${fmt(p.value, op)} (${(share * 100).toFixed(1)}%)`);
+    const tip = title(`${name(p.key)}: ${fmt(p.value, op)} (${(share * 100).toFixed(1)}%)`);
     if (share >= 0.9999) {
       g.append(s("circle", { cx, cy, r, fill: colour, class: "slice", "data-key": keyLabel(p.key) }, tip));
     } else if (share > 0) {
@@ -150,13 +150,13 @@ function pie(series, op, label) {
     const ly = 16 + i * 20;
     if (ly < H - 4) {
       g.append(s("rect", { x: 230, y: ly - 10, width: 12, height: 12, fill: colour }));
-      g.append(s("text", { x: 248, y: ly, class: "legend" }, `${clip(keyLabel(p.key), 110)} · ${fmt(p.value, op)}`));
+      g.append(s("text", { x: 248, y: ly, class: "legend" }, `${clip(name(p.key), 110)} · ${fmt(p.value, op)}`));
     }
   });
   return g;
 }
 
-function funnel(series, op, label) {
+function funnel(series, op, label, name) {
   const W = 420, rowH = 30, H = Math.max(60, series.length * rowH + 8);
   const max = Math.max(1e-9, ...series.map((p) => num(p.value)));
   const g = svg(W, H, label);
@@ -165,17 +165,17 @@ function funnel(series, op, label) {
     const x = 10 + (W - 170 - w) / 2;
     const y = 4 + i * rowH;
     g.append(s("rect", { x, y, width: w, height: rowH - 6, fill: PALETTE[i % PALETTE.length], class: "stage", "data-key": keyLabel(p.key) },
-      title(`${keyLabel(p.key)}: ${fmt(p.value, op)}`)));
+      title(`${name(p.key)}: ${fmt(p.value, op)}`)));
     const conv = p.conversion === undefined || p.conversion === null || i === 0 ? "" : ` · ${(p.conversion * 100).toFixed(0)}%`;
-    g.append(s("text", { x: W - 155, y: y + rowH / 2, class: "legend" }, `${clip(keyLabel(p.key), 80)} ${fmt(p.value, op)}${conv}`));
+    g.append(s("text", { x: W - 155, y: y + rowH / 2, class: "legend" }, `${clip(name(p.key), 80)} ${fmt(p.value, op)}${conv}`));
   });
   return g;
 }
 
-function table(series, op) {
+function table(series, op, name) {
   return h("table.chart-table",
     h("thead", h("tr", h("th", t("chart.category")), h("th", t("chart.value")))),
-    h("tbody", series.map((p) => h("tr", h("td", keyLabel(p.key)), h("td.num", fmt(p.value, op))))));
+    h("tbody", series.map((p) => h("tr", h("td", name(p.key)), h("td.num", fmt(p.value, op))))));
 }
 
 /** Shortens a label to roughly fit `px` pixels. */
@@ -184,8 +184,13 @@ function clip(text, px) {
   return text.length > n ? `${text.slice(0, n - 1)}…` : text;
 }
 
-/** The drawing of one chart's answer; `def` is the chart's definition. */
-export function drawChart(def, data) {
+/**
+ * The drawing of one chart's answer; `def` is the chart's definition and
+ * `labels` (optional) maps stored values to what people read (a select's
+ * option labels), for legends, axes and tips.
+ */
+export function drawChart(def, data, labels = null) {
+  const name = (k) => (k !== null && k !== undefined && labels?.get(String(k))) || keyLabel(k);
   const op = def.measure?.op;
   const label = def.title || def.id;
   if (data?.error) return h("p.field-error", { role: "alert" }, data.error.message ?? String(data.error));
@@ -195,10 +200,10 @@ export function drawChart(def, data) {
   const series = data?.series ?? [];
   if (series.length === 0) return h("p.muted", t("chart.empty"));
   switch (def.kind) {
-    case "line": return line(series, op, label);
-    case "pie": return pie(series, op, label);
-    case "funnel": return funnel(series, op, label);
-    case "table": return table(series, op);
-    default: return bar(series, op, label);
+    case "line": return line(series, op, label, name);
+    case "pie": return pie(series, op, label, name);
+    case "funnel": return funnel(series, op, label, name);
+    case "table": return table(series, op, name);
+    default: return bar(series, op, label, name);
   }
 }

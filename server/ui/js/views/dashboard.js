@@ -88,7 +88,14 @@ export async function dashboardView(ctx) {
             },
           },
         }, t("common.delete")))),
-    h("div.chart-body", drawChart(c, data)));
+    h("div.chart-body", drawChart(c, data, optionLabels(c))));
+
+  // A grouping select's option labels, so legends read 活跃 Active, not active.
+  const optionLabels = (c) => {
+    const field = forms.find((f) => f.id === c.form_id)?.fields?.find((x) => x.key === c.group_by?.field);
+    const options = field?.options ?? [];
+    return options.length ? new Map(options.map((o) => [String(o.value), o.label || String(o.value)])) : null;
+  };
 
   // Reorders the charts; the server keeps the order it is given.
   const move = async (i, by) => {
