@@ -591,6 +591,25 @@ test("template_gallery", async ({ page }) => {
   await page.click("[data-testid=dashboards] a >> nth=0");
   await page.waitForSelector("[data-testid=chart]");
   assertEq(await page.$$eval("[data-testid=chart] .field-error", (e) => e.length), 0, "no chart fails");
+
+  // A member field picks from the tenant's members and shows their names.
+  const me = await apiCall("GET", "/me", ids.token);
+  await page.click("nav.sidebar >> text=客户 Customers");
+  await page.waitForSelector("h1 >> text=客户 Customers");
+  const customers = page.url().split("?")[0];
+  await page.goto(`${customers}/new`);
+  await page.waitForSelector("select#f-owner");
+  const offered = await page.$$eval("select#f-owner option", (o) => o.map((x) => [x.value, x.textContent]));
+  assert(offered.some(([v, text]) => v === me.user_id && text.includes(me.email)), `owner choices ${JSON.stringify(offered)}`);
+  await page.fill("#f-name", `Owned ${stamp}`);
+  await page.selectOption("#f-type", "B2B");
+  await page.selectOption("select#f-owner", me.user_id);
+  await page.click("[data-testid=save]");
+  await page.waitForURL(customers);
+  const cell = `tr:has-text("Owned ${stamp}") td[data-col=owner]`;
+  await page.waitForSelector(cell);
+  const shown = (await page.textContent(cell)).trim();
+  assert(shown === (me.display_name || me.email) && !shown.includes(me.user_id), `owner cell ${shown}`);
 }, { get storageState() { return storageState; } });
 
 test("public_link", async ({ page }) => {

@@ -55,6 +55,45 @@ function chip(text, color) {
   return h("span.chip", { style: color ? { "--chip": color } : undefined }, text);
 }
 
+// The tenant's members, loaded once per page load for member fields.
+let members = null;
+
+/** Loads the members that member fields name (once; none when refused). */
+export async function loadMembers() {
+  if (!members) {
+    try { members = await api.get("/members"); } catch { members = []; }
+  }
+  return members;
+}
+
+/** Whether a form (or one of its subforms) has a member field. */
+export function hasMemberField(fields) {
+  return (fields ?? []).some((f) => f.type === "member" || hasMemberField(f.fields));
+}
+
+function memberName(id) {
+  const m = members?.find((x) => x.user_id === id);
+  return m ? m.display_name || m.email : String(id);
+}
+
+/** A member field: the active members to pick from (and the current ones). */
+function memberInput(field, value, common) {
+  const current = new Set(Array.isArray(value) ? value : value ? [value] : []);
+  const choices = (members ?? []).filter((m) => m.status === "active" || current.has(m.user_id));
+  const known = new Set(choices.map((m) => m.user_id));
+  const option = (id, text) => h("option", { value: id, selected: current.has(id) }, text);
+  const opts = [
+    ...choices.map((m) => option(m.user_id, m.display_name && m.display_name !== m.email ? `${m.display_name} · ${m.email}` : m.email)),
+    ...[...current].filter((id) => !known.has(id)).map((id) => option(id, id)),
+  ];
+  if (field.multiple) {
+    const el = h("select", { ...common, multiple: true, size: Math.min(6, Math.max(2, opts.length)) }, opts);
+    return { el, get: () => { const v = [...el.selectedOptions].map((o) => o.value); return v.length ? v : undefined; } };
+  }
+  const el = h("select", common, h("option", { value: "" }, "—"), opts);
+  return { el, get: () => (el.value === "" ? undefined : el.value) };
+}
+
 /** A cell's content for `value` of `field`. */
 export function display(field, value, expanded) {
   if (value === undefined || value === null || value === "") return "";
@@ -80,6 +119,7 @@ export function display(field, value, expanded) {
       return Number.isNaN(d.getTime()) ? String(value) : d.toLocaleString();
     }
     case "rating": return "★".repeat(Math.max(0, Math.min(10, Number(value) || 0)));
+    case "member": return (Array.isArray(value) ? value : [value]).map(memberName).join(", ");
     case "subform": return Array.isArray(value) ? t("record.rows", { n: value.length }) : "";
     case "attachment": case "image":
       return h("span.files-cell", fileItems(value).map((f) => (field.type === "image"
@@ -167,6 +207,7 @@ export function fieldInput(field, value, onInput) {
         boxes.map((b, i) => h("label.choice", b, optionLabel(field.options[i]))));
       return { el, get: () => { const v = boxes.filter((b) => b.checked).map((b) => b.value); return v.length ? v : undefined; } };
     }
+    case "member": return memberInput(field, value, common);
     case "relation": return relationInput(field, value, onInput, common);
     case "subform": return subformInput(field, value, onInput);
     case "attachment": case "image": return filesInput(field, value, onInput, common);

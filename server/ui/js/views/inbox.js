@@ -5,7 +5,7 @@
 import { api } from "../api.js";
 import { h, mount, toast } from "../dom.js";
 import { t, tOr, detailMessage, formatTime } from "../i18n.js";
-import { fieldInput, formRow, display } from "../fields.js";
+import { fieldInput, formRow, display, loadMembers } from "../fields.js";
 import { formsOf, navigate } from "../app.js";
 
 const BOXES = ["todo", "done", "initiated", "cc"];
@@ -46,8 +46,8 @@ export async function taskView(ctx) {
   const [form, flow, memberList] = await Promise.all([
     api.get(`/forms/${task.form_id}`),
     api.get(`/forms/${task.form_id}/records/${task.record_id}/workflow`),
-    // Names for the timeline, where the caller may list members.
-    api.get("/members").catch(() => []),
+    // Names for the timeline and member fields, where the caller may list members.
+    loadMembers(),
   ]);
   const names = new Map(memberList.map((m) => [m.user_id, m.display_name || m.email]));
   const data = detail.record?.data ?? {};

@@ -5,15 +5,18 @@
 import { api, call, ensureTag } from "../api.js";
 import { h, dialog, toast } from "../dom.js";
 import { t, detailMessage } from "../i18n.js";
-import { fieldInput, formRow, COMPUTED } from "../fields.js";
+import { fieldInput, formRow, COMPUTED, hasMemberField, loadMembers } from "../fields.js";
 import { formsOf, navigate } from "../app.js";
 
 /** Unsaved values by page path. */
 const drafts = new Map();
 
+/** A form of the app, with the members loaded when a field names them. */
 export async function loadForm(appId, formId) {
   const forms = await formsOf(appId);
-  return forms.find((f) => f.id === formId) ?? (await api.get(`/forms/${formId}`));
+  const form = forms.find((f) => f.id === formId) ?? (await api.get(`/forms/${formId}`));
+  if (hasMemberField(form.fields)) await loadMembers();
+  return form;
 }
 
 export async function recordView(ctx) {
