@@ -749,8 +749,9 @@ const spendForm = (name) => apiCall("POST", `/apps/${ids.app}/forms`, ids.token,
   ],
 });
 
-test("inbox", async ({ page }) => {
-  const form = await spendForm("Expenses");
+/** A form of expenses with a one-step approval by whoever submits. */
+async function approvalForm(name) {
+  const form = await spendForm(name);
   await apiCall("POST", `/forms/${form.id}/workflows`, ids.token, {
     name: "Expense approval",
     nodes: [
@@ -761,6 +762,11 @@ test("inbox", async ({ page }) => {
     ],
     edges: [{ from: "start", to: "check" }, { from: "check", to: "end" }],
   });
+  return form;
+}
+
+test("inbox", async ({ page }) => {
+  const form = await approvalForm("Expenses");
   const rec = await apiCall("POST", `/forms/${form.id}/records`, ids.token,
     { data: { title: "Taxi", amount: 42, note: "", secret: "s3cret" } });
 
@@ -807,6 +813,30 @@ test("inbox", async ({ page }) => {
   assert(actors.some((a) => a.includes("admin")), `who acted, by name: ${actors}`);
   assertEq(await page.$$eval("[data-testid=task-actions]", (a) => a.length), 0, "nothing left to do");
 }, { get storageState() { return storageState; } });
+
+test("phone_approval", async ({ page }) => {
+  // An approval on a phone, opened from a link to the task itself.
+  const form = await approvalForm("Trips");
+  const rec = await apiCall("POST", `/forms/${form.id}/records`, ids.token,
+    { data: { title: "Train", amount: 19, note: "", secret: "x" } });
+  const tasks = await apiCall("GET", "/tasks?limit=100", ids.token);
+  const task = tasks.tasks.find((x) => x.record_id === rec.id);
+  assert(task, "the record's task waits");
+  await page.goto(`${BASE}/inbox/${task.id}`);
+  await page.waitForSelector("[data-testid=task-record]");
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert(overflow <= 0, `the task overflows a phone screen by ${overflow}px`);
+  const approve = "[data-testid=task-actions] button[data-action=approve]";
+  const box = await page.locator(approve).boundingBox();
+  assert(box && box.x >= 0 && box.x + box.width <= 390, `approve fits the screen: ${JSON.stringify(box)}`);
+  await page.fill("[data-testid=task-record] [name=note]", "on the phone");
+  await page.click(approve);
+  await page.waitForURL(/\/inbox$/);
+  const after = await apiCall("GET", `/forms/${form.id}/records/${rec.id}`, ids.token);
+  assertEq(after.data.note, "on the phone", "saved with the approval");
+  const flow = await apiCall("GET", `/forms/${form.id}/records/${rec.id}/workflow`, ids.token);
+  assertEq(flow.status ?? flow.instance?.status, "approved", "the flow is approved");
+}, { viewport: { width: 390, height: 844 }, mobile: true, get storageState() { return storageState; } });
 
 test("flow_editor", async ({ page }) => {
   allowHttpError(page, 422);
