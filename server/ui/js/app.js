@@ -2,6 +2,7 @@
 // language, user menu) and the side navigation of the current app's forms.
 // Views are functions (ctx) => Node; the router renders one into <main>.
 import { api, setUnauthorizedHandler } from "./api.js";
+import { forgetMembers } from "./fields.js";
 import { h, mount, toast } from "./dom.js";
 import { t, languages, currentLang, setLang, onLangChange } from "./i18n.js";
 import { loginView } from "./views/login.js";
@@ -97,6 +98,7 @@ export async function logout(nextTenant) {
   session.me = null;
   session.apps = null;
   session.forms.clear();
+  forgetMembers();
   navigate(nextTenant ? `/login?tenant=${encodeURIComponent(nextTenant)}` : "/login");
 }
 
@@ -141,6 +143,7 @@ export async function render() {
     }
     try {
       session.me = await api.get("/me");
+      forgetMembers();
       rememberTenant(session.me.tenant.slug);
     } catch {
       return; // the 401 handler went to /login

@@ -66,6 +66,11 @@ export async function loadMembers() {
   return members;
 }
 
+/** Forgets the members (a new session, maybe of another tenant). */
+export function forgetMembers() {
+  members = null;
+}
+
 /** Whether a form (or one of its subforms) has a member field. */
 export function hasMemberField(fields) {
   return (fields ?? []).some((f) => f.type === "member" || hasMemberField(f.fields));
