@@ -446,6 +446,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         let _ = task.await;
     }
     result?;
+    // Close the pool before the runtime goes: SQLite then checkpoints its
+    // write-ahead log and removes it, and PostgreSQL sees each session end.
+    if let Err(e) = engine.db().conn().close_by_ref().await {
+        tracing::warn!("closing the database: {e}");
+    }
     tracing::info!("formwork stopped");
     Ok(())
 }

@@ -217,6 +217,16 @@ impl Server {
         srv
     }
 
+    /// The SQLite database file (`None` on PostgreSQL).
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        let dir = self
+            .db
+            .dir
+            .as_ref()
+            .filter(|_| self.db.url.starts_with("sqlite:"))?;
+        Some(dir.join("formwork.db"))
+    }
+
     /// The directory the server keeps uploaded files in.
     pub fn data_dir(&self) -> PathBuf {
         self.db

@@ -50,6 +50,11 @@ e2e!(sigterm_loses_no_committed_record, |mut srv: Server| async move {
         ids.extend(w.await.unwrap());
     }
     assert_eq!(code, Some(0), "unclean exit:\n{}", srv.log());
+    if let Some(file) = srv.sqlite_file() {
+        // The pool was closed: SQLite folded its write-ahead log back in.
+        let wal = file.with_extension("db-wal");
+        assert!(file.exists() && !wal.exists(), "{} left behind", wal.display());
+    }
     assert!(ids.len() >= 40 && ids.len() < 2000, "{} acknowledged", ids.len());
 
     srv.restart().await;
