@@ -38,55 +38,48 @@ pub(super) async fn delivery_given_up(
     error: &str,
     now: DateTime<Utc>,
 ) {
-    if let Err(e) = alert(db, job, hook, event, error, now).await {
+    let sent: Result<(), NotifyError> = async {
+        let title = title(hook);
+        let _w = db.write_lock().await;
+        let tx = db.conn().begin().await?;
+        let recent = notification::Entity::find()
+            .filter(notification::Column::TenantId.eq(job.tenant.to_string()))
+            .filter(notification::Column::Title.eq(title.as_str()))
+            .filter(notification::Column::CreatedAt.gt(now - TimeDelta::hours(QUIET_HOURS)))
+            .count(&tx)
+            .await?;
+        if recent > 0 {
+            return Ok(());
+        }
+        let body = format!(
+            "事件 {event} 已尝试 {attempts} 次仍未送达,已放弃;webhook 仍启用。\
+             The {event} event failed all {attempts} attempts and was given up; the webhook stays enabled. \
+             Last error: {error}. The delivery log of the webhook has every attempt.",
+            attempts = job.attempt,
+        );
+        let source = json!({
+            "kind": WEBHOOK_GAVE_UP,
+            "webhook_id": hook.id,
+            "job_id": job.id,
+            "event": event,
+        });
+        for role in ["owner", "admin"] {
+            notify_in(
+                &tx,
+                job.tenant,
+                role,
+                &title,
+                &super::cut(&body, 2000),
+                source.clone(),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    if let Err(e) = sent {
         tracing::warn!(job = %job.id, code = e.code().as_str(), "could not alert the admins of a dead webhook delivery: {e}");
     }
-}
-
-async fn alert(
-    db: &Db,
-    job: &LeasedJob,
-    hook: &Hook,
-    event: &str,
-    error: &str,
-    now: DateTime<Utc>,
-) -> Result<(), NotifyError> {
-    let title = title(hook);
-    let _w = db.write_lock().await;
-    let tx = db.conn().begin().await?;
-    let recent = notification::Entity::find()
-        .filter(notification::Column::TenantId.eq(job.tenant.to_string()))
-        .filter(notification::Column::Title.eq(title.as_str()))
-        .filter(notification::Column::CreatedAt.gt(now - TimeDelta::hours(QUIET_HOURS)))
-        .count(&tx)
-        .await?;
-    if recent > 0 {
-        return Ok(());
-    }
-    let body = format!(
-        "事件 {event} 已尝试 {attempts} 次仍未送达,已放弃;webhook 仍启用。\
-         The {event} event failed all {attempts} attempts and was given up; the webhook stays enabled. \
-         Last error: {error}. The delivery log of the webhook has every attempt.",
-        attempts = job.attempt,
-    );
-    let source = json!({
-        "kind": WEBHOOK_GAVE_UP,
-        "webhook_id": hook.id,
-        "job_id": job.id,
-        "event": event,
-    });
-    for role in ["owner", "admin"] {
-        notify_in(
-            &tx,
-            job.tenant,
-            role,
-            &title,
-            &super::cut(&body, 2000),
-            source.clone(),
-            now,
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(())
 }
