@@ -44,6 +44,7 @@ const ASSETS: &[Asset] = assets![
     "js/messages.js",
     "js/views/dashboard.js",
     "js/views/designer.js",
+    "js/views/exchange.js",
     "js/views/flows.js",
     "js/views/home.js",
     "js/views/inbox.js",

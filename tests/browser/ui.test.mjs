@@ -2,6 +2,7 @@
 //   FW_BASE=http://127.0.0.1:8080 FW_PASSWORD=... node tests/browser/ui.test.mjs
 // (the e2e test `browser` starts a fresh server and runs this file).
 // Data is set up through the public API, then every step goes through the UI.
+import fs from "node:fs";
 import { test, run, assert, assertEq, allowHttpError, snap, BASE, env } from "./lib.mjs";
 
 const CREDS = {
@@ -886,6 +887,67 @@ test("flow_editor", async ({ page }) => {
   await page.waitForSelector(".toast >> text=/version 2|版本 2/");
   flow = await apiCall("GET", `/workflows/${id}`, ids.token);
   assertEq(flow.definition.nodes.map((n) => n.id), ["start", "approve_1", "end", "condition_1"], "the step is gone");
+}, { get storageState() { return storageState; } });
+
+test("import_export", async ({ page }) => {
+  const before = (await apiCall("POST", `/forms/${ids.form}/records/query`, ids.token, { limit: 100 })).records;
+  await page.goto(tableUrl());
+  await page.waitForSelector("table[data-testid=records] td[data-col=name]:has-text('Ada')");
+  // Export the current view: the search narrows it to one record.
+  await page.fill("[data-testid=search]", "ada");
+  await waitNames(page, ["Ada"], "searched");
+  await page.click("[data-testid=export]");
+  const [csv] = await Promise.all([page.waitForEvent("download"), page.click("[data-testid=export-menu] [data-format=csv]")]);
+  assertEq(csv.suggestedFilename(), "Customers.csv", "export file name");
+  const text = fs.readFileSync(await csv.path(), "utf8").replace(/^\uFEFF/, "");
+  const lines = text.trim().split(/\r?\n/);
+  assert(lines[0].startsWith("Name,Email,Tier"), `export header: ${lines[0]}`);
+  assertEq(lines.length, 2, `one record exported: ${text}`);
+  assert(lines[1].startsWith("Ada,ada@example.com,VIP"), `export row: ${lines[1]}`);
+  await page.click("[data-testid=export]");
+  const [xlsx] = await Promise.all([page.waitForEvent("download"), page.click("[data-testid=export-menu] [data-format=xlsx]")]);
+  assertEq(xlsx.suggestedFilename(), "Customers.xlsx", "xlsx file name");
+  assertEq(fs.readFileSync(await xlsx.path()).subarray(0, 2).toString(), "PK", "an xlsx file is a zip");
+
+  // Import: the first file has a bad row, so the check lists it and nothing can be imported.
+  await page.click("[data-testid=import]");
+  const bad = "Name,Email,Total spent,Remark\nZed,zed@example.com,10,hello\nYan,not-an-email,20,\n";
+  await page.setInputFiles("[data-testid=import-file]", { name: "new.csv", mimeType: "text/csv", buffer: Buffer.from(bad) });
+  await page.waitForSelector("[data-testid=import-mapping]");
+  assert((await page.textContent("[data-testid=import-file-info]")).includes("2"), "row count shown");
+  const mapped = () => page.$$eval("[data-testid=import-mapping] select", (ss) => ss.map((s) => s.value));
+  assertEq(await mapped(), ["name", "email", "total_spent", ""], "guessed mapping");
+  await page.selectOption("[data-testid=import-mapping] select[data-column='3']", "notes");
+  await page.click("[data-testid=import-check]");
+  await page.waitForSelector("[data-testid=import-errors]");
+  const errRows = await page.$$eval("[data-testid=import-errors] tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  assertEq(errRows.length, 1, "one bad row");
+  assertEq(errRows[0].slice(0, 3), ["3", "Email", "not-an-email"], "the bad row, column and value");
+  assert(await page.isDisabled("[data-testid=import-run]"), "no import while a row is wrong");
+  const [report] = await Promise.all([page.waitForEvent("download"), page.click("[data-testid=import-error-report]")]);
+  const reportText = fs.readFileSync(await report.path(), "utf8");
+  assert(reportText.includes("not-an-email"), `error report: ${reportText}`);
+
+  // The fixed file also updates Ada, matched on her e-mail.
+  const good = "Name,Email,Total spent,Remark\nZed,zed@example.com,10,hello\nYan,yan@example.com,20,\nAda,ada@example.com,1300,renewed\n";
+  await page.setInputFiles("[data-testid=import-file]", { name: "new.csv", mimeType: "text/csv", buffer: Buffer.from(good) });
+  await page.waitForFunction(() => document.querySelector("[data-testid=import-file-info]")?.textContent.includes("3"));
+  await page.selectOption("[data-testid=import-mapping] select[data-column='3']", "notes");
+  await page.selectOption("[data-testid=import-mode]", "upsert");
+  await page.selectOption("[data-testid=import-key]", "email");
+  await page.click("[data-testid=import-check]");
+  await page.waitForFunction(() => /2\b.*1\b/.test(document.querySelector("[data-testid=import-summary]")?.textContent || ""));
+  assertEq(await page.$$("[data-testid=import-errors]"), [], "no errors");
+  await page.click("[data-testid=import-run]");
+  await page.waitForSelector("[data-testid=import-dialog]", { state: "detached", timeout: 20_000 });
+  await page.fill("[data-testid=search]", "");
+  await page.waitForSelector("table[data-testid=records] td[data-col=name]:has-text('Zed')");
+  const all = await apiCall("POST", `/forms/${ids.form}/records/query`, ids.token, { limit: 100 });
+  const byName = Object.fromEntries(all.records.map((r) => [r.data.name, r.data]));
+  assertEq(all.records.length, before.length + 2, "two records added");
+  assert(byName.Yan && byName.Zed, "Yan and Zed are in");
+  assertEq([byName.Ada.total_spent, byName.Ada.notes], [1300, "renewed"], "Ada updated");
+  assertEq(byName.Zed.notes, "hello", "the remark column went to notes");
 }, { get storageState() { return storageState; } });
 
 await setup();

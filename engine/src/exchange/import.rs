@@ -135,9 +135,10 @@ impl Engine {
         id: ImportId,
     ) -> Result<ImportView, ExchangeError> {
         require(ctx, Action::ReadData)?;
-        self.load_form(ctx, form_id).await?;
+        let form = self.load_form(ctx, form_id).await?;
         let row = self.import_row(ctx, form_id, id).await?;
         let mut view = import_view(&row, ERRORS_IN_VIEW)?;
+        view.targets = mapping::targets(self.field_types(), &form.def);
         if let Some(p) = progress::get(id) {
             view.progress = p;
         }
@@ -389,12 +390,7 @@ impl Engine {
                         "key",
                         format!("`{k}` is not a field of this form"),
                     )),
-                    Some(f)
-                        if !self
-                            .field_types()
-                            .get(&f.kind)
-                            .is_ok_and(|t| t.is_indexable_for(f) && !t.is_computed()) =>
-                    {
+                    Some(f) if !mapping::can_be_key(self.field_types(), f) => {
                         errs.push(FieldError::new(
                             "key",
                             format!("`{k}` cannot be a key (use a text, number or date field)"),
@@ -612,6 +608,7 @@ fn import_view(row: &import::Model, errors_in_view: usize) -> Result<ImportView,
         file_name: row.file_name.clone(),
         columns: serde_json::from_value(row.columns.clone()).map_err(corrupt)?,
         mapping: serde_json::from_value(row.mapping.clone()).map_err(corrupt)?,
+        targets: Vec::new(),
         rows: u64::try_from(row.rows).unwrap_or(0),
         mode: ImportMode::parse(&row.mode).unwrap_or_default(),
         key: row.key_field.clone(),

@@ -26,7 +26,43 @@ pub struct ColumnMapping {
     pub field: Option<String>,
 }
 
-/// Lower-case without spaces, `_` and `-`.
+/// A field that a column may be mapped to, as an import's view lists
+/// them (so a client offers exactly these).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportTarget {
+    /// The field key.
+    pub field: String,
+    /// Its label.
+    pub label: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Whether upsert and update may match records on it.
+    pub key: bool,
+}
+
+/// The fields of `def` that columns may be mapped to, in form order.
+#[must_use]
+pub fn targets(types: &FieldTypes, def: &FormDef) -> Vec<ImportTarget> {
+    writable(types, def)
+        .map(|f| ImportTarget {
+            field: f.key.clone(),
+            label: f.label.clone(),
+            kind: f.kind.clone(),
+            key: can_be_key(types, f),
+        })
+        .collect()
+}
+
+/// Whether upsert and update may match records on `f`: a stored field
+/// with an SQL form that an index can hold (text, number, date…).
+#[must_use]
+pub fn can_be_key(types: &FieldTypes, f: &FieldDef) -> bool {
+    types
+        .get(&f.kind)
+        .is_ok_and(|t| t.is_indexable_for(f) && !t.is_computed())
+}
+
 /// A header-to-field match test of one guessing pass.
 type Matcher = dyn Fn(&FieldDef, &str) -> bool;
 
@@ -186,6 +222,31 @@ mod tests {
         let m = guess(&types, &form(), &["客户".to_owned(), "total spent".to_owned()]);
         assert_eq!(m[0].field.as_deref(), Some("name"));
         assert_eq!(m[1].field.as_deref(), Some("total_spent"));
+    }
+
+    #[test]
+    fn targets_leave_out_computed_fields_and_mark_keys() {
+        let types = crate::meta::field_type::builtin().unwrap();
+        let mut def = form();
+        def.fields.push(
+            serde_json::from_value(json!({"key": "items", "label": "Items", "type": "subform",
+                "fields": [{"key": "sku", "label": "SKU", "type": "text"}]}))
+            .unwrap(),
+        );
+        let got: Vec<(String, bool)> = targets(&types, &def)
+            .into_iter()
+            .map(|t| (t.field, t.key))
+            .collect();
+        let want: Vec<(String, bool)> = [
+            ("name", true),
+            ("phone", true),
+            ("total_spent", true),
+            ("items", false),
+        ]
+        .iter()
+        .map(|(f, k)| ((*f).to_owned(), *k))
+        .collect();
+        assert_eq!(got, want);
     }
 
     #[test]

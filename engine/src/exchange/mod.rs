@@ -98,6 +98,8 @@ pub struct ImportView {
     pub columns: Vec<String>,
     /// Column → field (guessed on upload, then as last run).
     pub mapping: Vec<ColumnMapping>,
+    /// The fields columns may be mapped to, and which may be the key.
+    pub targets: Vec<mapping::ImportTarget>,
     /// Data rows in the file.
     pub rows: u64,
     /// Mode of the last run.

@@ -85,6 +85,10 @@ pub fn components(m: &mut Map<String, Value>) {
         json!({"type": "object", "properties": {
             "id": id, "form_id": id, "format": {"enum": ["csv", "xlsx"]}, "file_name": {"type": "string"},
             "columns": {"type": "array", "items": {"type": "string"}}, "mapping": mapping,
+            "targets": {"type": "array", "description": "The fields columns may be mapped to; `key` marks \
+                those upsert and update may match on.", "items": {"type": "object", "properties": {
+                "field": {"type": "string"}, "label": {"type": "string"}, "type": {"type": "string"},
+                "key": {"type": "boolean"}}}},
             "rows": {"type": "integer"}, "mode": {"enum": ["insert", "upsert", "update"]},
             "key": {"type": ["string", "null"]},
             "status": {"enum": ["uploaded", "validated", "queued", "running", "succeeded", "failed"]},

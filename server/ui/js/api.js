@@ -28,19 +28,15 @@ export function setUnauthorizedHandler(fn) {
 /** Calls the API; resolves with { body, etag }, rejects with ApiError. */
 export async function call(method, path, body, headers = {}) {
   const init = { method, headers: { accept: "application/json", ...headers }, credentials: "same-origin" };
-  if (body instanceof FormData) {
-    // The browser sets the multipart content type with its boundary.
+  if (body instanceof FormData || body instanceof Blob) {
+    // The browser sets the multipart content type with its boundary; a
+    // raw file goes as it is, typed by the caller's header.
     init.body = body;
   } else if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  let res;
-  try {
-    res = await fetch(`/api/v1${path}`, init);
-  } catch {
-    throw new ApiError(0, { error: { code: "network", message: t("err.network") } });
-  }
+  const res = await send(path, init);
   const text = await res.text();
   let json = null;
   if (text) {
@@ -52,6 +48,49 @@ export async function call(method, path, body, headers = {}) {
     throw err;
   }
   return { body: json, etag: res.headers.get("etag") };
+}
+
+async function send(path, init) {
+  try {
+    return await fetch(`/api/v1${path}`, init);
+  } catch {
+    throw new ApiError(0, { error: { code: "network", message: t("err.network") } });
+  }
+}
+
+/** Calls an endpoint that answers a file; resolves with { blob, name }
+ * (the name from Content-Disposition), rejects with ApiError. */
+export async function fetchFile(method, path, body) {
+  const init = { method, headers: {}, credentials: "same-origin" };
+  if (body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const res = await send(path, init);
+  if (!res.ok) {
+    let json = null;
+    try { json = await res.json(); } catch { json = null; }
+    if (res.status === 401) onUnauthorized();
+    throw new ApiError(res.status, json);
+  }
+  const cd = res.headers.get("content-disposition") || "";
+  const utf8 = /filename\*=UTF-8''([^;]+)/i.exec(cd);
+  const plain = /filename="([^"]+)"/i.exec(cd);
+  const name = utf8 ? decodeURIComponent(utf8[1]) : plain ? plain[1] : "download";
+  return { blob: await res.blob(), name };
+}
+
+/** Hands a downloaded file to the browser, as a link with `download` would. */
+export function saveFile(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  a.hidden = true;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 export const api = {

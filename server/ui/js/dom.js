@@ -59,9 +59,9 @@ export function toast(text, kind = "info") {
 }
 
 /** A modal dialog; resolves with the value passed to close(). */
-export function dialog(title, body, actions) {
+export function dialog(title, body, actions, size) {
   return new Promise((resolve) => {
-    const dlg = h("dialog.dialog", { "aria-label": title });
+    const dlg = h(size === "wide" ? "dialog.dialog.wide" : "dialog.dialog", { "aria-label": title });
     const close = (v) => { dlg.close(); dlg.remove(); resolve(v); };
     dlg.append(
       h("h2", title),

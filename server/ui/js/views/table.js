@@ -8,6 +8,7 @@ import { display, sortable } from "../fields.js";
 import { filterBuilder, buildFilter, filterFields } from "../filter.js";
 import { loadForm } from "./record.js";
 import { session } from "../app.js";
+import { exportView, importDialog } from "./exchange.js";
 
 /** Table state by form id, kept while the page is open. */
 const states = new Map();
@@ -310,6 +311,7 @@ export async function tableView(ctx) {
         binBtn.textContent = st.bin ? t("table.leave_bin") : t("table.bin");
         filterBtn.hidden = st.bin;
         colBtn.parentElement.hidden = st.bin;
+        exchangeBox.hidden = st.bin;
         drawFilter();
         drawTagBar();
         restart();
@@ -317,6 +319,27 @@ export async function tableView(ctx) {
     },
   }, st.bin ? t("table.leave_bin") : t("table.bin"));
   filterBtn.hidden = st.bin;
+
+  // Export what the table shows: its filter, tags, search, sort and the
+  // chosen field columns (subforms do not fit one cell).
+  const viewQuery = () => {
+    const keys = st.columns.filter((k) => form.fields.some((f) => f.key === k && !f.hidden && f.type !== "subform"));
+    return { filter: buildFilter(st, fields), sort: st.sort ? [st.sort] : undefined, q: st.q || undefined, fields: keys.length ? keys : undefined };
+  };
+  const exportMenu = h("div.menu.right", { hidden: true, "data-testid": "export-menu" },
+    ["csv", "xlsx"].map((format) => h("button.menu-item", {
+      type: "button", "data-format": format,
+      on: { click: () => { exportMenu.hidden = true; exportView(formId, viewQuery(), format); } },
+    }, t(`exchange.export_${format}`))));
+  const exportBtn = h("button", {
+    type: "button", "aria-haspopup": "true", "data-testid": "export",
+    on: { click: (e) => { e.stopPropagation(); exportMenu.hidden = !exportMenu.hidden; } },
+  }, t("exchange.export"), " ▾");
+  const importBtn = h("button", {
+    type: "button", "data-testid": "import",
+    on: { click: () => importDialog(form, () => restart()) },
+  }, t("exchange.import"));
+  const exchangeBox = h("div.dropdown", { hidden: st.bin }, importBtn, " ", exportBtn, exportMenu);
 
   drawFilter();
   drawTagBar();
@@ -329,7 +352,7 @@ export async function tableView(ctx) {
           ? h("button", { type: "button", "data-testid": "share", on: { click: async () => (await import("./share.js")).shareDialog(form) } }, t("share.button"))
           : null,
         h("a.button.primary", { href: `/apps/${appId}/forms/${formId}/new`, "data-testid": "new-record" }, "+ ", t("table.new_record")))),
-    h("div.toolbar", search, filterBtn, h("div.dropdown", { hidden: st.bin }, colBtn, colMenu), h("span.spacer"), binBtn),
+    h("div.toolbar", search, filterBtn, h("div.dropdown", { hidden: st.bin }, colBtn, colMenu), h("span.spacer"), exchangeBox, binBtn),
     tagSlot,
     filterSlot,
     batchBar,
