@@ -37,17 +37,20 @@ export async function call(method, path, body, headers = {}) {
     init.body = JSON.stringify(body);
   }
   const res = await send(path, init);
+  if (!res.ok) throw await failure(res, path);
+  return { body: await jsonOf(res), etag: res.headers.get("etag") };
+}
+
+async function jsonOf(res) {
   const text = await res.text();
-  let json = null;
-  if (text) {
-    try { json = JSON.parse(text); } catch { json = null; }
-  }
-  if (!res.ok) {
-    const err = new ApiError(res.status, json);
-    if (res.status === 401 && path !== "/auth/login") onUnauthorized();
-    throw err;
-  }
-  return { body: json, etag: res.headers.get("etag") };
+  if (!text) return null;
+  try { return JSON.parse(text); } catch { return null; }
+}
+
+/** The ApiError of a failed response; a lapsed session goes back to the login. */
+async function failure(res, path) {
+  if (res.status === 401 && path !== "/auth/login") onUnauthorized();
+  return new ApiError(res.status, await jsonOf(res));
 }
 
 async function send(path, init) {
@@ -67,12 +70,7 @@ export async function fetchFile(method, path, body) {
     init.body = JSON.stringify(body);
   }
   const res = await send(path, init);
-  if (!res.ok) {
-    let json = null;
-    try { json = await res.json(); } catch { json = null; }
-    if (res.status === 401) onUnauthorized();
-    throw new ApiError(res.status, json);
-  }
+  if (!res.ok) throw await failure(res, path);
   const cd = res.headers.get("content-disposition") || "";
   const utf8 = /filename\*=UTF-8''([^;]+)/i.exec(cd);
   const plain = /filename="([^"]+)"/i.exec(cd);
